@@ -1,0 +1,121 @@
+use anchor_lang::prelude::*;
+
+/// Every way an instruction can be refused. Append-only: clients match on the codes.
+#[error_code]
+pub enum MarginError {
+    // --- accounts and authority (6000..) ---
+    #[msg("The signer is not the exchange admin")]
+    NotAdmin,
+    #[msg("The signer is not the pending admin named by propose_admin")]
+    NotPendingAdmin,
+    #[msg("The account belongs to a different exchange")]
+    WrongExchange,
+    #[msg("The signer is neither the margin account's owner nor its delegate")]
+    NotOwnerOrDelegate,
+    #[msg("Only the margin account's owner may do this, not its delegate")]
+    NotOwner,
+    #[msg("The mint is not the collateral asset's mint")]
+    WrongMint,
+    #[msg("The token account is not the collateral asset's vault")]
+    WrongVault,
+    #[msg("The token account is not owned by the signer or has the wrong mint")]
+    WrongTokenAccount,
+    #[msg("The oracle account is not the one configured for this underlying")]
+    WrongOracle,
+    #[msg("The oracle account is not owned by the Pyth program for its format")]
+    WrongOracleOwner,
+    #[msg("The oracle account's data is not a valid Pyth price account")]
+    InvalidOracleData,
+    #[msg("The Pyth price update's feed id is not the underlying's")]
+    WrongFeedId,
+    #[msg("The Pyth price update is not fully verified")]
+    OracleNotFullyVerified,
+    #[msg("The oracle price is not in Trading status")]
+    OracleNotTrading,
+    #[msg("The oracle price is zero or negative")]
+    OracleNonPositive,
+    #[msg("The oracle price is older than this action allows")]
+    OracleStale,
+    #[msg("The oracle confidence interval is wider than this action allows")]
+    OracleConfidenceTooWide,
+    // --- remaining accounts ---
+    #[msg("A required Underlying or oracle account is missing from remaining accounts")]
+    MissingRemainingAccount,
+    #[msg("Remaining accounts hold more accounts than the margin check needs")]
+    ExtraRemainingAccount,
+    #[msg("A remaining account is not the expected Underlying/oracle in ascending underlying order")]
+    WrongRemainingAccount,
+    // --- parameters ---
+    #[msg("A risk parameter is outside its allowed range")]
+    ParameterOutOfRange,
+    #[msg("An oracle limit is outside its allowed range")]
+    OracleLimitOutOfRange,
+    #[msg("A haircut parameter is outside its allowed range")]
+    HaircutOutOfRange,
+    #[msg("A volatility parameter is outside its allowed range or bounds")]
+    VolatilityOutOfRange,
+    #[msg("Scan range or volatility shock is outside (0, 1), or extreme multiple x scan range >= 1")]
+    ScanParametersOutOfRange,
+    #[msg("The correlation matrix has the wrong size for the exchange's underlyings")]
+    CorrelationWrongSize,
+    #[msg("The correlation matrix is not symmetric")]
+    CorrelationNotSymmetric,
+    #[msg("The correlation matrix does not have a unit diagonal, or an entry is outside [-1, 1]")]
+    CorrelationNotUnitDiagonal,
+    #[msg("The correlation matrix is not positive semi-definite")]
+    CorrelationNotPsd,
+    #[msg("Unknown pause flag bits")]
+    InvalidPauseFlags,
+    #[msg("Unknown oracle kind")]
+    InvalidOracleKind,
+    #[msg("Unknown instrument kind")]
+    InvalidInstrumentKind,
+    #[msg("Instrument strike, contract size or expiry is invalid")]
+    InvalidInstrument,
+    // --- capacity ---
+    #[msg("The exchange already has the maximum number of collateral assets")]
+    CollateralTableFull,
+    #[msg("The exchange already has the maximum number of underlyings")]
+    UnderlyingTableFull,
+    #[msg("The underlying's instrument registry is full")]
+    InstrumentRegistryFull,
+    #[msg("The margin account already holds the maximum number of positions")]
+    PositionsFull,
+    #[msg("The collateral asset index does not exist")]
+    UnknownCollateralAsset,
+    #[msg("The underlying index does not exist")]
+    UnknownUnderlying,
+    #[msg("The instrument index does not exist on this underlying")]
+    UnknownInstrument,
+    #[msg("This mint is already a collateral asset of the exchange")]
+    DuplicateCollateralAsset,
+    // --- amounts and money ---
+    #[msg("The amount must be greater than zero")]
+    ZeroAmount,
+    #[msg("The deposit would exceed the collateral asset's deposit cap")]
+    DepositCapExceeded,
+    #[msg("The withdrawal exceeds the account's balance of this asset")]
+    InsufficientBalance,
+    #[msg("Arithmetic overflow")]
+    MathOverflow,
+    #[msg("The risk engine rejected its input")]
+    RiskEngine,
+    // --- margin ---
+    #[msg("After this action the account's equity would be below its initial margin")]
+    InitialMarginNotMet,
+    #[msg("The margin account still holds balances or positions")]
+    AccountNotEmpty,
+    #[msg("This action class is paused on the exchange")]
+    Paused,
+    #[msg("The margin account is being liquidated")]
+    AccountInLiquidation,
+    #[msg("The collateral asset is not priced by an underlying oracle")]
+    CollateralNotPriced,
+}
+
+/// `?`-friendly conversion from the risk engine's error.
+impl From<risk::RiskError> for MarginError {
+    fn from(_: risk::RiskError) -> Self {
+        MarginError::RiskEngine
+    }
+}

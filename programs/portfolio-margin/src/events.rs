@@ -1,0 +1,138 @@
+use anchor_lang::prelude::*;
+
+#[event]
+pub struct ExchangeInitialized {
+    pub exchange: Pubkey,
+    pub admin: Pubkey,
+    pub quote_mint: Pubkey,
+}
+
+#[event]
+pub struct CollateralAssetAdded {
+    pub exchange: Pubkey,
+    pub index: u8,
+    pub mint: Pubkey,
+    pub underlying: u8,
+}
+
+#[event]
+pub struct UnderlyingAdded {
+    pub exchange: Pubkey,
+    pub underlying: Pubkey,
+    pub index: u8,
+    pub oracle: Pubkey,
+}
+
+#[event]
+pub struct InstrumentListed {
+    pub underlying: Pubkey,
+    pub index: u8,
+    pub kind: u8,
+    pub strike: u64,
+    pub expiry: i64,
+    pub contract_size: u64,
+}
+
+#[event]
+pub struct ParametersUpdated {
+    pub exchange: Pubkey,
+}
+
+#[event]
+pub struct PauseUpdated {
+    pub exchange: Pubkey,
+    pub pause_flags: u8,
+}
+
+#[event]
+pub struct AdminProposed {
+    pub exchange: Pubkey,
+    pub pending_admin: Pubkey,
+}
+
+#[event]
+pub struct AdminAccepted {
+    pub exchange: Pubkey,
+    pub admin: Pubkey,
+}
+
+#[event]
+pub struct MarginAccountCreated {
+    pub exchange: Pubkey,
+    pub margin_account: Pubkey,
+    pub owner: Pubkey,
+    pub account_id: u32,
+}
+
+#[event]
+pub struct DelegateSet {
+    pub margin_account: Pubkey,
+    pub delegate: Pubkey,
+}
+
+#[event]
+pub struct Deposited {
+    pub margin_account: Pubkey,
+    pub asset: u8,
+    pub amount: u64,
+    pub balance: i64,
+}
+
+#[event]
+pub struct Withdrawn {
+    pub margin_account: Pubkey,
+    pub asset: u8,
+    pub amount: u64,
+    pub balance: i64,
+}
+
+#[event]
+pub struct MarginAccountClosed {
+    pub margin_account: Pubkey,
+    pub owner: Pubkey,
+}
+
+/// The margin report, also returned by `margin_report` as return data.
+#[event]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarginReportEvent {
+    pub margin_account: Pubkey,
+    pub report: MarginReport,
+}
+
+/// A margin account's risk, as `margin_report` returns it. Money is in quote native units
+/// (equity rounded down, requirements rounded up); Greeks are `I80F48` bit patterns
+/// (divide by 2^48) in underlying units, USD per unit price (gamma) and USD per 1.00 of
+/// volatility (vega).
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MarginReport {
+    pub equity: i64,
+    pub initial_equity: i64,
+    pub initial_margin: i64,
+    pub maintenance_margin: i64,
+    pub isolated_margin: i64,
+    pub netted_margin: i64,
+    pub portfolio_margin: i64,
+    pub portfolio_scanning_loss: i64,
+    /// equity - maintenance margin.
+    pub health: i64,
+    pub underlyings: Vec<UnderlyingRisk>,
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UnderlyingRisk {
+    pub index: u8,
+    /// Oracle price, USD `expo = -6`.
+    pub price: u64,
+    /// Pricing volatility, `expo = -6`.
+    pub vol: u64,
+    /// Mark value of spot and options in quote native units (futures: 0).
+    pub value: i64,
+    pub delta_bits: i128,
+    pub gamma_bits: i128,
+    pub vega_bits: i128,
+    pub scanning_loss: i64,
+    /// Worst scenario's price move as a fraction of spot and its volatility shock, `I80F48` bits.
+    pub worst_price_fraction_bits: i128,
+    pub worst_vol_shock_bits: i128,
+}

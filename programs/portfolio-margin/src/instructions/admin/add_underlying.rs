@@ -1,0 +1,123 @@
+use anchor_lang::prelude::*;
+
+use crate::error::MarginError;
+use crate::events::UnderlyingAdded;
+use crate::oracle::{PYTH_LEGACY_PROGRAM_ID, PYTH_RECEIVER_PROGRAM_ID};
+use crate::state::*;
+
+/// Risk parameters of one underlying, all `expo = -6`.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
+pub struct UnderlyingParamsArgs {
+    pub vol: u64,
+    pub vol_min: u64,
+    pub vol_max: u64,
+    pub scan_range: u64,
+    pub vol_shock: u64,
+}
+
+/// Volatility is bounded to (0, 5.00]; scan range and volatility shock to (0, 1) with E*R < 1.
+pub const MAX_VOL: u64 = 5 * PPM;
+
+impl UnderlyingParamsArgs {
+    pub fn validate(&self, params: &RiskParameters) -> Result<()> {
+        require!(
+            self.vol_min > 0
+                && self.vol_min <= self.vol
+                && self.vol <= self.vol_max
+                && self.vol_max <= MAX_VOL,
+            MarginError::VolatilityOutOfRange
+        );
+        require!(
+            self.scan_range > 0 && self.scan_range < PPM && self.vol_shock > 0 && self.vol_shock < PPM,
+            MarginError::ScanParametersOutOfRange
+        );
+        let extreme = u128::from(self.scan_range) * u128::from(params.extreme_multiple);
+        require!(
+            extreme < u128::from(PPM) * u128::from(PPM),
+            MarginError::ScanParametersOutOfRange
+        );
+        Ok(())
+    }
+
+    pub fn apply(&self, underlying: &mut Underlying) {
+        underlying.vol = self.vol;
+        underlying.vol_min = self.vol_min;
+        underlying.vol_max = self.vol_max;
+        underlying.scan_range = self.scan_range;
+        underlying.vol_shock = self.vol_shock;
+    }
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct AddUnderlyingArgs {
+    /// Must equal the exchange's current underlying count.
+    pub index: u8,
+    pub name: [u8; NAME_LEN],
+    pub oracle_kind: u8,
+    /// Pyth feed id (checked for `PriceUpdateV2` oracles).
+    pub feed_id: [u8; 32],
+    pub params: UnderlyingParamsArgs,
+}
+
+#[derive(Accounts)]
+#[instruction(args: AddUnderlyingArgs)]
+pub struct AddUnderlying<'info> {
+    #[account(mut)]
+    pub admin: Signer<'info>,
+    #[account(mut, has_one = admin @ MarginError::NotAdmin)]
+    pub exchange: AccountLoader<'info, Exchange>,
+    #[account(
+        init,
+        payer = admin,
+        space = Underlying::SPACE,
+        seeds = [UNDERLYING_SEED, exchange.key().as_ref(), &[args.index]],
+        bump
+    )]
+    pub underlying: AccountLoader<'info, Underlying>,
+    /// CHECK: the price account; its owner must match `oracle_kind`. Prices are validated on use.
+    pub oracle: UncheckedAccount<'info>,
+    pub system_program: Program<'info, System>,
+}
+
+pub fn add_underlying(ctx: Context<AddUnderlying>, args: AddUnderlyingArgs) -> Result<()> {
+    let mut exchange = ctx.accounts.exchange.load_mut()?;
+    let index = exchange.underlying_count;
+    require!(
+        (index as usize) < MAX_UNDERLYINGS,
+        MarginError::UnderlyingTableFull
+    );
+    require!(args.index == index, MarginError::UnknownUnderlying);
+    args.params.validate(&exchange.params)?;
+    let expected_owner = match args.oracle_kind {
+        oracle_kind::PYTH_LEGACY => PYTH_LEGACY_PROGRAM_ID,
+        oracle_kind::PYTH_PULL => PYTH_RECEIVER_PROGRAM_ID,
+        _ => return err!(MarginError::InvalidOracleKind),
+    };
+    require_keys_eq!(
+        *ctx.accounts.oracle.owner,
+        expected_owner,
+        MarginError::WrongOracleOwner
+    );
+
+    let mut underlying = ctx.accounts.underlying.load_init()?;
+    underlying.exchange = ctx.accounts.exchange.key();
+    underlying.oracle = ctx.accounts.oracle.key();
+    underlying.feed_id = args.feed_id;
+    underlying.name = args.name;
+    underlying.oracle_kind = args.oracle_kind;
+    underlying.index = index;
+    underlying.bump = ctx.bumps.underlying;
+    underlying.version = STATE_VERSION;
+    underlying.correlation[index as usize] = PPM as i64;
+    args.params.apply(&mut underlying);
+
+    exchange.underlyings[index as usize] = ctx.accounts.underlying.key();
+    exchange.underlying_count += 1;
+    emit!(UnderlyingAdded {
+        exchange: ctx.accounts.exchange.key(),
+        underlying: ctx.accounts.underlying.key(),
+        index,
+        oracle: underlying.oracle,
+    });
+    Ok(())
+}

@@ -1,0 +1,21 @@
+pub mod accept_admin;
+pub mod add_collateral_asset;
+pub mod add_underlying;
+pub mod initialize_exchange;
+pub mod list_instrument;
+pub mod propose_admin;
+pub mod set_correlation;
+pub mod set_parameters;
+pub mod set_pause;
+pub mod set_underlying_params;
+
+pub use accept_admin::*;
+pub use add_collateral_asset::*;
+pub use add_underlying::*;
+pub use initialize_exchange::*;
+pub use list_instrument::*;
+pub use propose_admin::*;
+pub use set_correlation::*;
+pub use set_parameters::*;
+pub use set_pause::*;
+pub use set_underlying_params::*;

@@ -1,0 +1,2 @@
+//! Permissionless instructions that keeper bots call (volatility crank, settlement,
+//! liquidation) land here.

@@ -1,0 +1,113 @@
+//! Portfolio-margin clearing engine. `lib.rs` only dispatches: each instruction lives in its
+//! own file under `instructions/{admin,user,keeper}/`, the margin math in the `risk` crate.
+#![allow(unexpected_cfgs)]
+
+#[cfg(target_arch = "bpf")]
+use solana_compiler_builtins as _;
+
+use anchor_lang::prelude::*;
+
+pub mod error;
+pub mod events;
+pub mod instructions;
+pub mod margin;
+pub mod math;
+pub mod oracle;
+pub mod state;
+
+use instructions::*;
+use state::RiskParameters;
+
+declare_id!("93ULddwbsX8HxJQ9twpcSoqa5LwtSgGPj5U9cDdaT8zu");
+
+#[program]
+pub mod portfolio_margin {
+    use super::*;
+
+    // --- admin ---
+    pub fn initialize_exchange(
+        ctx: Context<InitializeExchange>,
+        args: InitializeExchangeArgs,
+    ) -> Result<()> {
+        admin::initialize_exchange(ctx, args)
+    }
+
+    pub fn add_collateral_asset(
+        ctx: Context<AddCollateralAsset>,
+        args: AddCollateralAssetArgs,
+    ) -> Result<()> {
+        admin::add_collateral_asset(ctx, args)
+    }
+
+    pub fn add_underlying(ctx: Context<AddUnderlying>, args: AddUnderlyingArgs) -> Result<()> {
+        admin::add_underlying(ctx, args)
+    }
+
+    pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -> Result<()> {
+        admin::list_instrument(ctx, args)
+    }
+
+    pub fn set_parameters<'info>(
+        ctx: Context<'info, SetParameters<'info>>,
+        params: RiskParameters,
+    ) -> Result<()> {
+        admin::set_parameters(ctx, params)
+    }
+
+    pub fn set_underlying_params(
+        ctx: Context<SetUnderlyingParams>,
+        params: UnderlyingParamsArgs,
+    ) -> Result<()> {
+        admin::set_underlying_params(ctx, params)
+    }
+
+    pub fn set_correlation<'info>(
+        ctx: Context<'info, SetCorrelation<'info>>,
+        matrix: Vec<i64>,
+    ) -> Result<()> {
+        admin::set_correlation(ctx, matrix)
+    }
+
+    pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
+        admin::set_pause(ctx, pause_flags)
+    }
+
+    pub fn propose_admin(ctx: Context<ProposeAdmin>, pending_admin: Pubkey) -> Result<()> {
+        admin::propose_admin(ctx, pending_admin)
+    }
+
+    pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
+        admin::accept_admin(ctx)
+    }
+
+    // --- user ---
+    pub fn create_margin_account(ctx: Context<CreateMarginAccount>, account_id: u32) -> Result<()> {
+        user::create_margin_account(ctx, account_id)
+    }
+
+    pub fn set_delegate(ctx: Context<SetDelegate>, delegate: Pubkey) -> Result<()> {
+        user::set_delegate(ctx, delegate)
+    }
+
+    pub fn deposit(ctx: Context<Deposit>, asset: u8, amount: u64) -> Result<()> {
+        user::deposit(ctx, asset, amount)
+    }
+
+    pub fn withdraw<'info>(
+        ctx: Context<'info, Withdraw<'info>>,
+        asset: u8,
+        amount: u64,
+    ) -> Result<()> {
+        user::withdraw(ctx, asset, amount)
+    }
+
+    pub fn close_margin_account(ctx: Context<CloseMarginAccount>) -> Result<()> {
+        user::close_margin_account(ctx)
+    }
+
+    pub fn margin_report<'info>(
+        ctx: Context<'info, MarginReportAccounts<'info>>,
+    ) -> Result<events::MarginReport> {
+        user::margin_report(ctx)
+    }
+}

@@ -1,0 +1,328 @@
+//! The margin check: built once per instruction from a margin account, the exchange, and the
+//! `Underlying` accounts and oracles passed in `remaining_accounts`, then evaluated with the
+//! `risk` crate (the same code the `risk` CLI runs).
+//!
+//! ## Remaining-accounts order (the one place it is defined)
+//! For each underlying index `u` that the account references — through an open position, or a
+//! non-zero balance of a collateral asset priced by `u` — in ascending `u`:
+//! `Underlying[u]`, then `Underlying[u].oracle`. Nothing else. A missing pair is
+//! `MissingRemainingAccount`, a surplus account `ExtraRemainingAccount`, a wrong, duplicated or
+//! out-of-order account `WrongRemainingAccount`.
+
+use anchor_lang::prelude::*;
+use risk::I80F48;
+
+use crate::error::MarginError;
+use crate::math::{self, CheckedFixed};
+use crate::oracle::{self, OraclePrice};
+use crate::state::*;
+
+/// Seconds in a (365.25-day) year: option expiries become `expiry_years` with it.
+pub const SECONDS_PER_YEAR: i64 = 31_557_600;
+
+/// One underlying as the margin check sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Market {
+    pub index: u8,
+    pub price: OraclePrice,
+    /// Pricing volatility, `expo = -6`.
+    pub vol: u64,
+    pub params: risk::Underlying,
+}
+
+/// Everything the margin check loaded, so callers can evaluate before and after a change.
+pub struct MarketSet {
+    pub markets: Vec<Market>,
+    /// `local[u]` is the position of underlying `u` in `markets`, or `u8::MAX`.
+    pub local: [u8; MAX_UNDERLYINGS],
+    pub correlation: risk::Correlation,
+    /// Instruments of the loaded underlyings: (underlying, instrument index) -> instrument copy.
+    pub instruments: Vec<(u8, u8, Instrument)>,
+}
+
+/// The result of a margin check, in USD (`I80F48`) and in quote native units.
+#[derive(Clone, Debug)]
+pub struct MarginState {
+    pub report: risk::Report,
+    /// Equity at oracle prices, collateral after haircut.
+    pub equity: I80F48,
+    /// Equity for initial margin: assets at min(price, EMA), liabilities at max(price, EMA).
+    pub initial_equity: I80F48,
+}
+
+impl MarginState {
+    pub fn maintenance_margin(&self) -> I80F48 {
+        self.report.portfolio_margin
+    }
+
+    pub fn initial_margin(&self) -> I80F48 {
+        self.report.initial_margin
+    }
+
+    pub fn meets_initial(&self) -> bool {
+        self.initial_equity >= self.report.initial_margin
+    }
+
+    /// Equity minus maintenance margin: negative means liquidatable.
+    pub fn health(&self) -> Result<I80F48> {
+        self.equity.sub_or_err(self.report.portfolio_margin)
+    }
+}
+
+impl MarketSet {
+    /// Loads the underlyings and oracles that `account` needs from `remaining`, in the
+    /// documented order, validating each against the exchange and the action class's limits.
+    pub fn load<'info>(
+        program_id: &Pubkey,
+        exchange: &Exchange,
+        exchange_key: &Pubkey,
+        mask: u8,
+        remaining: &'info [AccountInfo<'info>],
+        class: ActionClass,
+        now: i64,
+    ) -> Result<MarketSet> {
+        let limits = *exchange.params.oracle_limits(class);
+        let needed = mask.count_ones() as usize;
+        require!(
+            remaining.len() >= 2 * needed,
+            MarginError::MissingRemainingAccount
+        );
+        require!(
+            remaining.len() == 2 * needed,
+            MarginError::ExtraRemainingAccount
+        );
+        let mut markets = Vec::with_capacity(needed);
+        let mut local = [u8::MAX; MAX_UNDERLYINGS];
+        let mut instruments = Vec::new();
+        let mut rows = [[0i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
+        let mut cursor = remaining.iter();
+        for u in (0..MAX_UNDERLYINGS).filter(|u| mask & (1 << u) != 0) {
+            let (Some(underlying_info), Some(oracle_info)) = (cursor.next(), cursor.next()) else {
+                return err!(MarginError::MissingRemainingAccount);
+            };
+            require!(
+                u < exchange.underlying_count as usize
+                    && underlying_info.key() == exchange.underlyings[u],
+                MarginError::WrongRemainingAccount
+            );
+            require_keys_eq!(
+                *underlying_info.owner,
+                *program_id,
+                MarginError::WrongRemainingAccount
+            );
+            let loader = AccountLoader::<Underlying>::try_from(underlying_info)
+                .map_err(|_| error!(MarginError::WrongRemainingAccount))?;
+            let underlying = loader.load()?;
+            require_keys_eq!(
+                underlying.exchange,
+                *exchange_key,
+                MarginError::WrongExchange
+            );
+            require!(
+                oracle_info.key() == underlying.oracle,
+                MarginError::WrongRemainingAccount
+            );
+            let price = oracle::read_price(oracle_info, &underlying, &limits, now)?;
+            let vol = underlying.pricing_vol();
+            let params = risk::Underlying {
+                spot: math::from_ppm(price.price)?,
+                vol: math::from_ppm(vol)?,
+                scan_range: math::from_ppm(underlying.scan_range)?,
+                vol_shock: math::from_ppm(underlying.vol_shock)?,
+            };
+            local[u] = u8::try_from(markets.len()).map_err(|_| MarginError::MathOverflow)?;
+            rows[markets.len()] = underlying.correlation;
+            markets.push(Market {
+                index: u as u8,
+                price,
+                vol,
+                params,
+            });
+            for (i, instrument) in underlying.instruments[..underlying.instrument_count as usize]
+                .iter()
+                .enumerate()
+            {
+                instruments.push((u as u8, i as u8, *instrument));
+            }
+        }
+        let correlation = correlation_of(&markets, &rows)?;
+        Ok(MarketSet {
+            markets,
+            local,
+            correlation,
+            instruments,
+        })
+    }
+
+    fn market(&self, underlying: u8) -> Result<&Market> {
+        let local = *self
+            .local
+            .get(underlying as usize)
+            .ok_or(MarginError::UnknownUnderlying)?;
+        self.markets
+            .get(local as usize)
+            .ok_or_else(|| error!(MarginError::MissingRemainingAccount))
+    }
+
+    fn instrument(&self, underlying: u8, index: u8) -> Result<&Instrument> {
+        self.instruments
+            .iter()
+            .find(|(u, i, _)| *u == underlying && *i == index)
+            .map(|(_, _, instrument)| instrument)
+            .ok_or_else(|| error!(MarginError::UnknownInstrument))
+    }
+
+    /// Evaluates the account's margin with the risk crate.
+    pub fn evaluate(
+        &self,
+        exchange: &Exchange,
+        account: &MarginAccount,
+        now: i64,
+    ) -> Result<MarginState> {
+        let params = risk_params(&exchange.params)?;
+        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        let mut positions: Vec<risk::Position> = Vec::with_capacity(MAX_POSITIONS + 8);
+        let quote = math::from_native(account.balances[QUOTE_ASSET_INDEX], quote_decimals)?;
+        let mut equity = quote;
+        let mut initial_equity = quote;
+
+        // Spot collateral: a delta position in its underlying, valued after its haircut.
+        for (index, balance) in account.balances.iter().enumerate().skip(1) {
+            if *balance == 0 {
+                continue;
+            }
+            let asset = exchange.collateral_asset(index)?;
+            require!(
+                asset.underlying != NO_UNDERLYING,
+                MarginError::CollateralNotPriced
+            );
+            let market = self.market(asset.underlying)?;
+            let quantity = math::from_native(*balance, asset.decimals)?;
+            let haircut = haircut(asset, market)?;
+            let keep = I80F48::ONE.sub_or_err(haircut)?;
+            let low = market.price.price.min(market.price.ema_price);
+            equity = equity.add_or_err(
+                quantity
+                    .mul_or_err(market.params.spot)?
+                    .mul_or_err(keep)?,
+            )?;
+            initial_equity = initial_equity.add_or_err(
+                quantity
+                    .mul_or_err(math::from_ppm(low)?)?
+                    .mul_or_err(keep)?,
+            )?;
+            positions.push(risk::Position {
+                underlying: self.local[asset.underlying as usize] as usize,
+                kind: risk::Kind::Spot,
+                strike: I80F48::ZERO,
+                expiry_years: I80F48::ZERO,
+                quantity,
+            });
+        }
+
+        // Derivatives: futures carry P&L against entry, options their Black-Scholes value.
+        let mut option_and_spot_value = I80F48::ZERO;
+        for position in account.positions.iter().filter(|p| p.is_active()) {
+            let market = self.market(position.underlying)?;
+            let instrument = self.instrument(position.underlying, position.instrument)?;
+            let quantity = I80F48::from_num(position.quantity)
+                .mul_or_err(math::from_ppm(instrument.contract_size)?)?;
+            let expiry_years = I80F48::from_num(instrument.expiry.saturating_sub(now))
+                .checked_div(I80F48::from_num(SECONDS_PER_YEAR))
+                .ok_or(MarginError::MathOverflow)?
+                .max(I80F48::ZERO);
+            let kind = match instrument.kind {
+                instrument_kind::FUTURE => {
+                    let entry = math::from_ppm(position.entry_price)?;
+                    let pnl = quantity.mul_or_err(market.params.spot.sub_or_err(entry)?)?;
+                    equity = equity.add_or_err(pnl)?;
+                    // Liabilities at the worse of price and EMA.
+                    let mark = if position.quantity > 0 {
+                        market.price.price.min(market.price.ema_price)
+                    } else {
+                        market.price.price.max(market.price.ema_price)
+                    };
+                    let pnl = quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?;
+                    initial_equity = initial_equity.add_or_err(pnl)?;
+                    risk::Kind::Future
+                }
+                instrument_kind::CALL => risk::Kind::Call,
+                instrument_kind::PUT => risk::Kind::Put,
+                _ => return err!(MarginError::InvalidInstrumentKind),
+            };
+            positions.push(risk::Position {
+                underlying: self.local[position.underlying as usize] as usize,
+                kind,
+                strike: math::from_ppm(instrument.strike)?,
+                expiry_years,
+                quantity,
+            });
+        }
+
+        let underlyings: Vec<risk::Underlying> = self.markets.iter().map(|m| m.params).collect();
+        let report = risk::report(&params, &underlyings, &self.correlation, &positions)
+            .map_err(MarginError::from)?;
+        // The engine's per-underlying value holds spot at q*S and options at their value;
+        // futures are 0 there (their P&L is added above). Spot is already in equity after
+        // haircut, so only the option values are added here.
+        for (u, market_report) in report.underlyings[..report.n].iter().enumerate() {
+            option_and_spot_value = option_and_spot_value.add_or_err(market_report.value)?;
+            let _ = u;
+        }
+        let spot_value = positions
+            .iter()
+            .filter(|p| p.kind == risk::Kind::Spot)
+            .try_fold(I80F48::ZERO, |acc, p| {
+                acc.add_or_err(p.quantity.mul_or_err(underlyings[p.underlying].spot)?)
+            })?;
+        let option_value = option_and_spot_value.sub_or_err(spot_value)?;
+        equity = equity.add_or_err(option_value)?;
+        initial_equity = initial_equity.add_or_err(option_value)?;
+        Ok(MarginState {
+            report,
+            equity,
+            initial_equity,
+        })
+    }
+}
+
+/// The exchange's parameters in the risk engine's types.
+pub fn risk_params(params: &RiskParameters) -> Result<risk::Params> {
+    Ok(risk::Params {
+        rate: math::from_ppm_signed(params.rate)?,
+        extreme_multiple: math::from_ppm(params.extreme_multiple)?,
+        extreme_fraction: math::from_ppm(params.extreme_fraction)?,
+        short_option_min: math::from_ppm(params.short_option_min)?,
+        initial_multiplier: math::from_ppm(params.initial_multiplier)?,
+    })
+}
+
+/// The collateral haircut for an asset at the market's current volatility and confidence.
+pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
+    let conf_ratio = math::from_ppm(market.price.conf)?
+        .checked_div(market.params.spot)
+        .ok_or(MarginError::MathOverflow)?;
+    risk::haircut(
+        math::from_ppm(u64::from(asset.haircut_base))?,
+        math::from_ppm(u64::from(asset.haircut_vol_slope))?,
+        math::from_ppm(u64::from(asset.haircut_conf_slope))?,
+        math::from_ppm(u64::from(asset.haircut_max))?,
+        market.params.vol,
+        conf_ratio,
+    )
+    .map_err(|e| error!(MarginError::from(e)))
+}
+
+fn correlation_of(
+    markets: &[Market],
+    rows: &[[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS],
+) -> Result<risk::Correlation> {
+    let n = markets.len();
+    let mut flat = [I80F48::ZERO; MAX_UNDERLYINGS * MAX_UNDERLYINGS];
+    for (i, row) in rows.iter().enumerate().take(n) {
+        for (j, market) in markets.iter().enumerate() {
+            flat[i * n + j] = math::from_ppm_signed(row[market.index as usize])?;
+        }
+    }
+    risk::Correlation::new(n, &flat[..n * n]).map_err(|e| error!(MarginError::from(e)))
+}

@@ -1,0 +1,252 @@
+use anchor_lang::prelude::*;
+
+use crate::error::MarginError;
+
+pub const MAX_COLLATERAL_ASSETS: usize = 8;
+pub const MAX_UNDERLYINGS: usize = 8;
+/// `CollateralAsset::underlying` for an asset that is not priced by an underlying (the quote).
+pub const NO_UNDERLYING: u8 = u8::MAX;
+/// The quote asset is always collateral asset 0.
+pub const QUOTE_ASSET_INDEX: usize = 0;
+
+/// Pause flags, one bit per action class.
+pub mod pause {
+    pub const DEPOSIT: u8 = 1 << 0;
+    pub const WITHDRAW: u8 = 1 << 1;
+    pub const TRADE: u8 = 1 << 2;
+    pub const LIQUIDATE: u8 = 1 << 3;
+    pub const SETTLE: u8 = 1 << 4;
+    pub const CRANK: u8 = 1 << 5;
+    pub const ACCOUNTS: u8 = 1 << 6;
+    /// Blocks everything except deposits and settlement.
+    pub const ALL: u8 = 1 << 7;
+    pub const VALID: u8 = u8::MAX;
+}
+
+/// Action classes, each with its own oracle validity limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionClass {
+    /// Opening risk and withdrawing: fresh and tight prices.
+    Risk = 0,
+    /// Liquidation: tolerates more age.
+    Liquidation = 1,
+    /// Expiry settlement and the volatility crank.
+    Settlement = 2,
+}
+
+#[zero_copy]
+#[derive(Debug, Default, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[repr(C)]
+pub struct OracleLimits {
+    /// Maximum age of the price, seconds since its publish time.
+    pub max_age_secs: u32,
+    /// Maximum confidence interval as a fraction of price, `expo = -6`.
+    pub max_conf_ppm: u32,
+}
+
+/// Exchange-wide risk parameters. Every field is range-checked by `validate`.
+#[zero_copy]
+#[derive(Debug, Default, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[repr(C)]
+pub struct RiskParameters {
+    /// Risk-free rate used in option pricing, `expo = -6` (signed, annual).
+    pub rate: i64,
+    /// Extreme move multiple E of the scan range, `expo = -6` (default 3.0).
+    pub extreme_multiple: u64,
+    /// Weight φ of the extreme scenarios, `expo = -6` (default 0.35).
+    pub extreme_fraction: u64,
+    /// Initial-margin widening of the scan range, `expo = -6`, >= 1.0 (default 1.25).
+    pub initial_multiplier: u64,
+    /// Minimum requirement of a short option per unit of underlying, as a fraction of spot, `expo = -6`.
+    pub short_option_min: u64,
+    /// Liquidation fee at the start of the Dutch auction, fraction of mark, `expo = -6`.
+    pub liquidation_fee_start: u64,
+    /// Liquidation fee cap, fraction of mark, `expo = -6`.
+    pub liquidation_fee_max: u64,
+    /// Seconds for the liquidation fee to rise from start to cap.
+    pub liquidation_fee_ramp_secs: u64,
+    /// Share of the liquidation fee paid to the insurance fund, `expo = -6`.
+    pub insurance_fee_share: u64,
+    /// Margin target of a liquidation above maintenance, fraction of maintenance, `expo = -6`.
+    pub liquidation_buffer: u64,
+    /// Minimum seconds between two volatility crank updates of one underlying.
+    pub vol_update_interval_secs: u64,
+    /// EWMA decay λ of realised variance, `expo = -6`, in (0, 1).
+    pub ewma_lambda: u64,
+    /// Allowed distance of a trade price from the model price, fraction of spot, `expo = -6`.
+    pub price_band: u64,
+    /// Oracle limits indexed by `ActionClass`.
+    pub oracle_limits: [OracleLimits; 3],
+}
+
+impl RiskParameters {
+    pub fn defaults() -> Self {
+        RiskParameters {
+            rate: 0,
+            extreme_multiple: 3_000_000,
+            extreme_fraction: 350_000,
+            initial_multiplier: 1_250_000,
+            short_option_min: 10_000,
+            liquidation_fee_start: 5_000,
+            liquidation_fee_max: 50_000,
+            liquidation_fee_ramp_secs: 600,
+            insurance_fee_share: 250_000,
+            liquidation_buffer: 100_000,
+            vol_update_interval_secs: 60,
+            ewma_lambda: 940_000,
+            price_band: 200_000,
+            oracle_limits: [
+                OracleLimits { max_age_secs: 60, max_conf_ppm: 20_000 },
+                OracleLimits { max_age_secs: 300, max_conf_ppm: 50_000 },
+                OracleLimits { max_age_secs: 60, max_conf_ppm: 20_000 },
+            ],
+        }
+    }
+
+    /// Range-checks every field. Each range is documented in the README's parameter table.
+    pub fn validate(&self) -> Result<()> {
+        let ppm = super::PPM;
+        require!((-200_000..=200_000).contains(&self.rate), MarginError::ParameterOutOfRange);
+        require!(
+            (ppm..=10 * ppm).contains(&self.extreme_multiple),
+            MarginError::ParameterOutOfRange
+        );
+        require!(self.extreme_fraction <= ppm, MarginError::ParameterOutOfRange);
+        require!(
+            (ppm..=3 * ppm).contains(&self.initial_multiplier),
+            MarginError::ParameterOutOfRange
+        );
+        require!(self.short_option_min <= ppm / 2, MarginError::ParameterOutOfRange);
+        require!(
+            self.liquidation_fee_start <= self.liquidation_fee_max
+                && self.liquidation_fee_max <= ppm / 5,
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            (1..=86_400).contains(&self.liquidation_fee_ramp_secs),
+            MarginError::ParameterOutOfRange
+        );
+        require!(self.insurance_fee_share <= ppm, MarginError::ParameterOutOfRange);
+        require!(self.liquidation_buffer <= ppm, MarginError::ParameterOutOfRange);
+        require!(
+            (1..=86_400).contains(&self.vol_update_interval_secs),
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            self.ewma_lambda > 0 && self.ewma_lambda < ppm,
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            self.price_band > 0 && self.price_band <= ppm,
+            MarginError::ParameterOutOfRange
+        );
+        for limits in self.oracle_limits.iter() {
+            require!(
+                (1..=86_400).contains(&limits.max_age_secs),
+                MarginError::OracleLimitOutOfRange
+            );
+            require!(
+                limits.max_conf_ppm > 0 && limits.max_conf_ppm <= 200_000,
+                MarginError::OracleLimitOutOfRange
+            );
+        }
+        Ok(())
+    }
+
+    pub fn oracle_limits(&self, class: ActionClass) -> &OracleLimits {
+        &self.oracle_limits[class as usize]
+    }
+}
+
+/// A collateral asset, kept in the exchange's fixed table so a margin check reads every
+/// asset's parameters from the one `Exchange` account (no account per asset).
+#[zero_copy]
+#[derive(Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct CollateralAsset {
+    pub mint: Pubkey,
+    /// SPL token account `["vault", exchange, mint]`, authority = the exchange PDA.
+    pub vault: Pubkey,
+    /// Cap on `total_deposits`, native units.
+    pub deposit_cap: u64,
+    /// Sum of all margin accounts' positive balances of this asset, native units.
+    pub total_deposits: u64,
+    /// Haircut at zero volatility and zero confidence, `expo = -6`.
+    pub haircut_base: u32,
+    /// Haircut added per 1.0 of annualised volatility, `expo = -6`.
+    pub haircut_vol_slope: u32,
+    /// Haircut added per 1.0 of confidence/price, `expo = -6`.
+    pub haircut_conf_slope: u32,
+    /// Haircut ceiling, `expo = -6`.
+    pub haircut_max: u32,
+    /// Index of the underlying that prices this asset and counts it as spot delta, or `NO_UNDERLYING` (quote).
+    pub underlying: u8,
+    pub decimals: u8,
+    pub vault_bump: u8,
+    pub active: u8,
+    pub padding: [u8; 4],
+}
+
+#[account(zero_copy)]
+#[derive(Debug)]
+#[repr(C)]
+pub struct Exchange {
+    pub admin: Pubkey,
+    /// Set by `propose_admin`, cleared by `accept_admin`.
+    pub pending_admin: Pubkey,
+    /// Seed of the exchange PDA.
+    pub creator: Pubkey,
+    pub quote_mint: Pubkey,
+    pub insurance_vault: Pubkey,
+    pub params: RiskParameters,
+    pub collateral: [CollateralAsset; MAX_COLLATERAL_ASSETS],
+    /// `Underlying` PDAs by index, so the margin check verifies a remaining account by comparison.
+    pub underlyings: [Pubkey; MAX_UNDERLYINGS],
+    /// Quote owed to the insurance fund, native units (mirrors the insurance vault).
+    pub insurance_balance: u64,
+    pub version: u8,
+    pub bump: u8,
+    pub insurance_vault_bump: u8,
+    pub pause_flags: u8,
+    pub collateral_count: u8,
+    pub underlying_count: u8,
+    pub padding: [u8; 2],
+    pub reserved: [u8; 256],
+}
+
+const _: () = assert!(core::mem::size_of::<OracleLimits>() == 8);
+const _: () = assert!(core::mem::size_of::<RiskParameters>() == 13 * 8 + 24);
+const _: () = assert!(core::mem::size_of::<CollateralAsset>() == 104);
+const _: () = assert!(
+    core::mem::size_of::<Exchange>()
+        == 5 * 32 + 128 + 8 * 104 + 8 * 32 + 8 + 8 + 256
+);
+
+impl Exchange {
+    pub const SPACE: usize = 8 + core::mem::size_of::<Exchange>();
+
+    /// Whether `class` (a `pause::*` bit) is paused. `pause::ALL` blocks everything
+    /// except deposits and settlement.
+    pub fn is_paused(&self, class: u8) -> bool {
+        if self.pause_flags & class != 0 {
+            return true;
+        }
+        self.pause_flags & pause::ALL != 0 && class != pause::DEPOSIT && class != pause::SETTLE
+    }
+
+    pub fn collateral_asset(&self, index: usize) -> Result<&CollateralAsset> {
+        require!(
+            index < self.collateral_count as usize,
+            MarginError::UnknownCollateralAsset
+        );
+        Ok(&self.collateral[index])
+    }
+
+    pub fn signer_seeds(&self) -> [&[u8]; 3] {
+        [
+            super::EXCHANGE_SEED,
+            self.creator.as_ref(),
+            core::slice::from_ref(&self.bump),
+        ]
+    }
+}

@@ -1,0 +1,121 @@
+use anchor_lang::prelude::*;
+
+use super::exchange::MAX_UNDERLYINGS;
+use crate::error::MarginError;
+
+/// Instruments per underlying. The registry lives in the `Underlying` account so a margin check
+/// needs one account per underlying, not one per instrument.
+pub const MAX_INSTRUMENTS: usize = 32;
+pub const NAME_LEN: usize = 16;
+
+pub mod oracle_kind {
+    /// Pyth legacy price account (`pyth-sdk-solana` layout).
+    pub const PYTH_LEGACY: u8 = 0;
+    /// Pyth pull oracle `PriceUpdateV2` account (owned by the Pyth receiver).
+    pub const PYTH_PULL: u8 = 1;
+}
+
+pub mod instrument_kind {
+    pub const FUTURE: u8 = 0;
+    pub const CALL: u8 = 1;
+    pub const PUT: u8 = 2;
+}
+
+pub mod instrument_status {
+    pub const UNUSED: u8 = 0;
+    pub const ACTIVE: u8 = 1;
+    pub const SETTLED: u8 = 2;
+}
+
+#[zero_copy]
+#[derive(Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Instrument {
+    /// Strike in USD, `expo = -6` (0 for futures).
+    pub strike: u64,
+    /// Underlying units per contract, `expo = -6`.
+    pub contract_size: u64,
+    /// Expiry, unix seconds.
+    pub expiry: i64,
+    /// Settlement price in USD, `expo = -6`, set once by `settle_instrument`.
+    pub settlement_price: u64,
+    /// Sum of long contracts outstanding.
+    pub open_interest: u64,
+    pub kind: u8,
+    pub status: u8,
+    pub padding: [u8; 6],
+}
+
+#[account(zero_copy)]
+#[derive(Debug)]
+#[repr(C)]
+pub struct Underlying {
+    pub exchange: Pubkey,
+    /// The configured price account (legacy price account or `PriceUpdateV2`).
+    pub oracle: Pubkey,
+    /// Pyth feed id, checked against `PriceUpdateV2` updates.
+    pub feed_id: [u8; 32],
+    pub name: [u8; NAME_LEN],
+    /// Admin-set volatility, annualised, `expo = -6`.
+    pub vol: u64,
+    /// Admin bounds of `vol`, `expo = -6`.
+    pub vol_min: u64,
+    pub vol_max: u64,
+    /// EWMA of realised variance, annualised, `expo = -12` (so sqrt is `expo = -6`).
+    pub ewma_variance: u64,
+    /// Last price folded into the EWMA, USD `expo = -6`; 0 before the first crank.
+    pub last_price: u64,
+    /// Publish time of `last_price`.
+    pub last_price_time: i64,
+    /// Scan range R as a fraction of spot, `expo = -6`.
+    pub scan_range: u64,
+    /// Volatility shock V as a fraction of volatility, `expo = -6`.
+    pub vol_shock: u64,
+    /// This underlying's row of the correlation matrix, `expo = -6`, indexed by underlying index.
+    pub correlation: [i64; MAX_UNDERLYINGS],
+    pub instruments: [Instrument; MAX_INSTRUMENTS],
+    pub index: u8,
+    pub oracle_kind: u8,
+    pub bump: u8,
+    pub version: u8,
+    pub instrument_count: u8,
+    pub padding: [u8; 3],
+    pub reserved: [u8; 128],
+}
+
+const _: () = assert!(core::mem::size_of::<Instrument>() == 48);
+const _: () = assert!(
+    core::mem::size_of::<Underlying>()
+        == 32 * 3 + 16 + 8 * 8 + 8 * 8 + 48 * MAX_INSTRUMENTS + 8 + 128
+);
+
+impl Underlying {
+    pub const SPACE: usize = 8 + core::mem::size_of::<Underlying>();
+
+    pub fn instrument(&self, index: usize) -> Result<&Instrument> {
+        require!(
+            index < self.instrument_count as usize,
+            MarginError::UnknownInstrument
+        );
+        Ok(&self.instruments[index])
+    }
+
+    /// Volatility used for pricing: max(admin parameter, EWMA realised), `expo = -6`.
+    pub fn pricing_vol(&self) -> u64 {
+        self.vol.max(isqrt(self.ewma_variance))
+    }
+}
+
+/// Integer square root (floor), bounded iterations.
+pub fn isqrt(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let mut x = n;
+    let mut y = x / 2 + 1;
+    while y < x {
+        x = y;
+        y = (x + n / x) / 2;
+    }
+    x
+}
