@@ -111,6 +111,27 @@ pub enum MarginError {
     AccountInLiquidation,
     #[msg("The collateral asset is not priced by an underlying oracle")]
     CollateralNotPriced,
+    // --- trading, settlement, crank ---
+    #[msg("Both sides of a trade are the same margin account")]
+    SelfTrade,
+    #[msg("The trade quantity must not be zero")]
+    ZeroQuantity,
+    #[msg("The trade price must be greater than zero")]
+    InvalidPrice,
+    #[msg("The trade price is outside the allowed band around the model price")]
+    PriceOutsideBand,
+    #[msg("The instrument has expired")]
+    InstrumentExpired,
+    #[msg("The instrument is settled")]
+    InstrumentSettled,
+    #[msg("The instrument has not expired yet")]
+    InstrumentNotExpired,
+    #[msg("The volatility crank already ran within the configured interval")]
+    VolUpdateTooSoon,
+    #[msg("The oracle has no price newer than the one last folded into the volatility estimate")]
+    NoNewPrice,
+    #[msg("The trade quantity exceeds the per-trade maximum")]
+    QuantityTooLarge,
 }
 
 /// `?`-friendly conversion from the risk engine's error.

@@ -136,3 +136,47 @@ pub struct UnderlyingRisk {
     pub worst_price_fraction_bits: i128,
     pub worst_vol_shock_bits: i128,
 }
+
+#[event]
+pub struct Traded {
+    pub account_a: Pubkey,
+    pub account_b: Pubkey,
+    pub underlying: u8,
+    pub instrument: u8,
+    /// Contracts bought by A (negative: sold).
+    pub quantity: i64,
+    pub price: u64,
+    /// Option premium paid by the buyer, quote native units (0 for futures).
+    pub premium: i64,
+    /// Futures P&L realised by each side, quote native units.
+    pub realised_a: i64,
+    pub realised_b: i64,
+}
+
+#[event]
+pub struct VolatilityUpdated {
+    pub underlying: Pubkey,
+    pub price: u64,
+    /// Annualised EWMA variance, `expo = -12`.
+    pub ewma_variance: u64,
+    /// Volatility used for pricing after the update, `expo = -6`.
+    pub pricing_vol: u64,
+}
+
+#[event]
+pub struct InstrumentSettled {
+    pub underlying: Pubkey,
+    pub instrument: u8,
+    pub settlement_price: u64,
+}
+
+#[event]
+pub struct PositionSettled {
+    pub margin_account: Pubkey,
+    pub underlying: u8,
+    pub instrument: u8,
+    pub quantity: i64,
+    pub settlement_price: u64,
+    /// Quote credited (negative: debited), native units.
+    pub payoff: i64,
+}

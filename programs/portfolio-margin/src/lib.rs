@@ -105,6 +105,24 @@ pub mod portfolio_margin {
         user::close_margin_account(ctx)
     }
 
+    pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Result<()> {
+        user::trade(ctx, args)
+    }
+
+    // --- keeper (permissionless) ---
+    pub fn update_volatility(ctx: Context<UpdateVolatility>) -> Result<()> {
+        keeper::update_volatility(ctx)
+    }
+
+    pub fn settle_instrument(ctx: Context<SettleInstrument>, instrument: u8) -> Result<()> {
+        keeper::settle_instrument(ctx, instrument)
+    }
+
+    pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> Result<()> {
+        keeper::settle_positions(ctx)
+    }
+
+    // --- view ---
     pub fn margin_report<'info>(
         ctx: Context<'info, MarginReportAccounts<'info>>,
     ) -> Result<events::MarginReport> {

@@ -154,7 +154,7 @@ impl MarketSet {
         })
     }
 
-    fn market(&self, underlying: u8) -> Result<&Market> {
+    pub fn market(&self, underlying: u8) -> Result<&Market> {
         let local = *self
             .local
             .get(underlying as usize)
@@ -164,7 +164,7 @@ impl MarketSet {
             .ok_or_else(|| error!(MarginError::MissingRemainingAccount))
     }
 
-    fn instrument(&self, underlying: u8, index: u8) -> Result<&Instrument> {
+    pub fn instrument(&self, underlying: u8, index: u8) -> Result<&Instrument> {
         self.instruments
             .iter()
             .find(|(u, i, _)| *u == underlying && *i == index)
@@ -199,17 +199,14 @@ impl MarketSet {
             let market = self.market(asset.underlying)?;
             let quantity = math::from_native(*balance, asset.decimals)?;
             let haircut = haircut(asset, market)?;
-            let keep = I80F48::ONE.sub_or_err(haircut)?;
-            let low = market.price.price.min(market.price.ema_price);
+            let low = math::from_ppm(market.price.price.min(market.price.ema_price))?;
             equity = equity.add_or_err(
-                quantity
-                    .mul_or_err(market.params.spot)?
-                    .mul_or_err(keep)?,
+                risk::collateral_value(quantity, market.params.spot, haircut)
+                    .map_err(MarginError::from)?,
             )?;
+            // Initial margin values the asset at min(price, EMA).
             initial_equity = initial_equity.add_or_err(
-                quantity
-                    .mul_or_err(math::from_ppm(low)?)?
-                    .mul_or_err(keep)?,
+                risk::collateral_value(quantity, low, haircut).map_err(MarginError::from)?,
             )?;
             positions.push(risk::Position {
                 underlying: self.local[asset.underlying as usize] as usize,
@@ -227,10 +224,7 @@ impl MarketSet {
             let instrument = self.instrument(position.underlying, position.instrument)?;
             let quantity = I80F48::from_num(position.quantity)
                 .mul_or_err(math::from_ppm(instrument.contract_size)?)?;
-            let expiry_years = I80F48::from_num(instrument.expiry.saturating_sub(now))
-                .checked_div(I80F48::from_num(SECONDS_PER_YEAR))
-                .ok_or(MarginError::MathOverflow)?
-                .max(I80F48::ZERO);
+            let expiry_years = years_until(instrument.expiry, now)?;
             let kind = match instrument.kind {
                 instrument_kind::FUTURE => {
                     let entry = math::from_ppm(position.entry_price)?;
@@ -286,6 +280,13 @@ impl MarketSet {
     }
 }
 
+/// Time to `expiry` in years (0 once expired).
+pub fn years_until(expiry: i64, now: i64) -> Result<I80F48> {
+    Ok(I80F48::from_num(expiry.saturating_sub(now).max(0))
+        .checked_div(I80F48::from_num(SECONDS_PER_YEAR))
+        .ok_or(MarginError::MathOverflow)?)
+}
+
 /// The exchange's parameters in the risk engine's types.
 pub fn risk_params(params: &RiskParameters) -> Result<risk::Params> {
     Ok(risk::Params {
@@ -299,16 +300,17 @@ pub fn risk_params(params: &RiskParameters) -> Result<risk::Params> {
 
 /// The collateral haircut for an asset at the market's current volatility and confidence.
 pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
-    let conf_ratio = math::from_ppm(market.price.conf)?
-        .checked_div(market.params.spot)
-        .ok_or(MarginError::MathOverflow)?;
+    let params = risk::HaircutParams {
+        base: math::from_ppm(u64::from(asset.haircut_base))?,
+        vol_weight: math::from_ppm(u64::from(asset.haircut_vol_slope))?,
+        confidence_weight: math::from_ppm(u64::from(asset.haircut_conf_slope))?,
+        max: math::from_ppm(u64::from(asset.haircut_max))?,
+    };
     risk::haircut(
-        math::from_ppm(u64::from(asset.haircut_base))?,
-        math::from_ppm(u64::from(asset.haircut_vol_slope))?,
-        math::from_ppm(u64::from(asset.haircut_conf_slope))?,
-        math::from_ppm(u64::from(asset.haircut_max))?,
+        &params,
         market.params.vol,
-        conf_ratio,
+        market.params.spot,
+        math::from_ppm(market.price.conf)?,
     )
     .map_err(|e| error!(MarginError::from(e)))
 }

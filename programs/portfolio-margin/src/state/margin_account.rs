@@ -96,3 +96,114 @@ impl MarginAccount {
         Ok(())
     }
 }
+
+/// 10^12: a price (`expo = -6`) times a contract size (`expo = -6`) is USD with `expo = -12`.
+const E12: i128 = 1_000_000_000_000;
+
+/// Quote native units of `usd_e12` (USD `expo = -12`), rounded down (toward -inf).
+pub fn quote_floor(usd_e12: i128, quote_decimals: u8) -> Result<i64> {
+    let scaled = usd_e12
+        .checked_mul(10i128.pow(u32::from(quote_decimals)))
+        .ok_or(MarginError::MathOverflow)?;
+    i64::try_from(scaled.div_euclid(E12)).map_err(|_| error!(MarginError::MathOverflow))
+}
+
+/// Quote native units of `usd_e12`, rounded up (toward +inf).
+pub fn quote_ceil(usd_e12: i128, quote_decimals: u8) -> Result<i64> {
+    let floor = quote_floor(usd_e12, quote_decimals)?;
+    let exact = usd_e12
+        .checked_mul(10i128.pow(u32::from(quote_decimals)))
+        .ok_or(MarginError::MathOverflow)?;
+    if exact.rem_euclid(E12) == 0 {
+        Ok(floor)
+    } else {
+        floor.checked_add(1).ok_or_else(|| error!(MarginError::MathOverflow))
+    }
+}
+
+impl MarginAccount {
+    /// Index of the position in (underlying, instrument), or of a free slot for it.
+    pub fn position_slot(&self, underlying: u8, instrument: u8) -> Result<usize> {
+        if let Some(i) = self
+            .positions
+            .iter()
+            .position(|p| p.is_active() && p.underlying == underlying && p.instrument == instrument)
+        {
+            return Ok(i);
+        }
+        self.positions
+            .iter()
+            .position(|p| !p.is_active())
+            .ok_or_else(|| error!(MarginError::PositionsFull))
+    }
+
+    /// Applies a fill of `quantity` contracts (signed: + buys) at `price` (USD `expo = -6`).
+    /// Futures: the part that reduces the position realises P&L against the entry price into
+    /// the quote balance (rounded down); the part that opens or extends sets the average entry
+    /// (rounded against the holder). Returns the realised P&L in quote native units.
+    pub fn apply_fill(
+        &mut self,
+        underlying: u8,
+        instrument: u8,
+        is_future: bool,
+        contract_size: u64,
+        quantity: i64,
+        price: u64,
+        quote_decimals: u8,
+    ) -> Result<i64> {
+        let slot = self.position_slot(underlying, instrument)?;
+        let position = &mut self.positions[slot];
+        let old = position.quantity;
+        let new = old.checked_add(quantity).ok_or(MarginError::MathOverflow)?;
+        let mut realised = 0i64;
+        if is_future {
+            let reducing = old != 0 && (old > 0) != (quantity > 0);
+            let closed = if reducing {
+                old.unsigned_abs().min(quantity.unsigned_abs())
+            } else {
+                0
+            };
+            if closed > 0 {
+                // P&L of closing `closed` contracts of a position of sign(old).
+                let diff = i128::from(price) - i128::from(position.entry_price);
+                let signed = if old > 0 { diff } else { -diff };
+                let usd_e12 = signed
+                    .checked_mul(i128::from(closed))
+                    .and_then(|v| v.checked_mul(i128::from(contract_size)))
+                    .ok_or(MarginError::MathOverflow)?;
+                realised = quote_floor(usd_e12, quote_decimals)?;
+            }
+            if new == 0 {
+                position.entry_price = 0;
+            } else if (new > 0) != (old > 0) || old == 0 {
+                // Opened or flipped: the remainder is entered at the fill price.
+                position.entry_price = price;
+            } else if new.unsigned_abs() > old.unsigned_abs() {
+                // Extended: volume-weighted average, rounded against the holder
+                // (up for longs, down for shorts).
+                let total = u128::from(position.entry_price) * u128::from(old.unsigned_abs())
+                    + u128::from(price) * u128::from(quantity.unsigned_abs());
+                let size = u128::from(new.unsigned_abs());
+                let average = if new > 0 { total.div_ceil(size) } else { total / size };
+                position.entry_price =
+                    u64::try_from(average).map_err(|_| MarginError::MathOverflow)?;
+            }
+        }
+        position.quantity = new;
+        position.underlying = underlying;
+        position.instrument = instrument;
+        if new == 0 {
+            *position = Position::default();
+        }
+        let quote = &mut self.balances[super::exchange::QUOTE_ASSET_INDEX];
+        *quote = quote.checked_add(realised).ok_or(MarginError::MathOverflow)?;
+        Ok(realised)
+    }
+
+    /// Moves `amount` of quote (may go negative: a debt covered by margin).
+    pub fn add_quote(&mut self, amount: i64) -> Result<()> {
+        let quote = &mut self.balances[super::exchange::QUOTE_ASSET_INDEX];
+        *quote = quote.checked_add(amount).ok_or(MarginError::MathOverflow)?;
+        Ok(())
+    }
+}

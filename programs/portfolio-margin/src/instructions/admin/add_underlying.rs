@@ -31,9 +31,8 @@ impl UnderlyingParamsArgs {
             self.scan_range > 0 && self.scan_range < PPM && self.vol_shock > 0 && self.vol_shock < PPM,
             MarginError::ScanParametersOutOfRange
         );
-        let extreme = u128::from(self.scan_range) * u128::from(params.extreme_multiple);
         require!(
-            extreme < u128::from(PPM) * u128::from(PPM),
+            extreme_fits(self.scan_range, params),
             MarginError::ScanParametersOutOfRange
         );
         Ok(())
@@ -46,6 +45,14 @@ impl UnderlyingParamsArgs {
         underlying.scan_range = self.scan_range;
         underlying.vol_shock = self.vol_shock;
     }
+}
+
+/// Whether the widest scenario, `E x R x initial_multiplier`, stays below a 100% move
+/// (so every scenario price, initial-margin ones included, is positive).
+pub fn extreme_fits(scan_range: u64, params: &RiskParameters) -> bool {
+    let ppm = u128::from(PPM);
+    u128::from(scan_range) * u128::from(params.extreme_multiple) * u128::from(params.initial_multiplier)
+        < ppm * ppm * ppm
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]

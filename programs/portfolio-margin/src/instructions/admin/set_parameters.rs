@@ -1,5 +1,6 @@
 use anchor_lang::prelude::*;
 
+use super::add_underlying::extreme_fits;
 use crate::error::MarginError;
 use crate::events::ParametersUpdated;
 use crate::state::*;
@@ -33,9 +34,8 @@ pub fn set_parameters<'info>(
         let loader = AccountLoader::<Underlying>::try_from(info)
             .map_err(|_| error!(MarginError::WrongRemainingAccount))?;
         let underlying = loader.load()?;
-        let extreme = u128::from(underlying.scan_range) * u128::from(params.extreme_multiple);
         require!(
-            extreme < u128::from(PPM) * u128::from(PPM),
+            extreme_fits(underlying.scan_range, &params),
             MarginError::ScanParametersOutOfRange
         );
     }

@@ -1,2 +1,9 @@
-//! Permissionless instructions that keeper bots call (volatility crank, settlement,
-//! liquidation) land here.
+//! Permissionless instructions that keeper bots call.
+
+pub mod settle_instrument;
+pub mod settle_positions;
+pub mod update_volatility;
+
+pub use settle_instrument::*;
+pub use settle_positions::*;
+pub use update_volatility::*;

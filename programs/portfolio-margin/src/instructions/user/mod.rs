@@ -3,6 +3,7 @@ pub mod create_margin_account;
 pub mod deposit;
 pub mod margin_report;
 pub mod set_delegate;
+pub mod trade;
 pub mod withdraw;
 
 pub use close_margin_account::*;
@@ -10,4 +11,5 @@ pub use create_margin_account::*;
 pub use deposit::*;
 pub use margin_report::*;
 pub use set_delegate::*;
+pub use trade::*;
 pub use withdraw::*;

@@ -1,0 +1,74 @@
+use anchor_lang::prelude::*;
+
+use crate::error::MarginError;
+use crate::events::PositionSettled;
+use crate::state::*;
+
+#[derive(Accounts)]
+pub struct SettlePositions<'info> {
+    pub exchange: AccountLoader<'info, Exchange>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub margin_account: AccountLoader<'info, MarginAccount>,
+}
+
+/// Moves the account's positions in settled instruments into its quote balance at the
+/// settlement price (futures: against entry; options: intrinsic payoff), rounded down.
+/// `remaining_accounts`: the `Underlying` accounts to settle against, in ascending index.
+pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> Result<()> {
+    let exchange = ctx.accounts.exchange.load()?;
+    require!(!exchange.is_paused(pause::SETTLE), MarginError::Paused);
+    let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+    let mut account = ctx.accounts.margin_account.load_mut()?;
+    let mut last_index: Option<u8> = None;
+    for info in ctx.remaining_accounts.iter() {
+        let loader = AccountLoader::<Underlying>::try_from(info)
+            .map_err(|_| error!(MarginError::WrongRemainingAccount))?;
+        let underlying = loader.load()?;
+        let u = underlying.index;
+        require!(
+            (u as usize) < MAX_UNDERLYINGS
+                && exchange.underlyings[u as usize] == info.key()
+                && last_index.is_none_or(|last| u > last),
+            MarginError::WrongRemainingAccount
+        );
+        last_index = Some(u);
+        for slot in 0..MAX_POSITIONS {
+            let position = account.positions[slot];
+            if !position.is_active() || position.underlying != u {
+                continue;
+            }
+            let instrument = underlying.instrument(position.instrument as usize)?;
+            if instrument.status != instrument_status::SETTLED {
+                continue;
+            }
+            let payoff = settlement_payoff(&position, instrument, quote_decimals)?;
+            account.add_quote(payoff)?;
+            account.positions[slot] = Position::default();
+            emit!(PositionSettled {
+                margin_account: ctx.accounts.margin_account.key(),
+                underlying: u,
+                instrument: position.instrument,
+                quantity: position.quantity,
+                settlement_price: instrument.settlement_price,
+                payoff,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Quote owed to (positive) or by (negative) the holder of `position` at settlement.
+pub fn settlement_payoff(position: &Position, instrument: &Instrument, quote_decimals: u8) -> Result<i64> {
+    let settle = i128::from(instrument.settlement_price);
+    let per_unit = match instrument.kind {
+        instrument_kind::FUTURE => settle - i128::from(position.entry_price),
+        instrument_kind::CALL => (settle - i128::from(instrument.strike)).max(0),
+        instrument_kind::PUT => (i128::from(instrument.strike) - settle).max(0),
+        _ => return err!(MarginError::InvalidInstrumentKind),
+    };
+    let usd_e12 = per_unit
+        .checked_mul(i128::from(position.quantity))
+        .and_then(|v| v.checked_mul(i128::from(instrument.contract_size)))
+        .ok_or(MarginError::MathOverflow)?;
+    quote_floor(usd_e12, quote_decimals)
+}

@@ -1,0 +1,207 @@
+use anchor_lang::prelude::*;
+
+use crate::error::MarginError;
+use crate::events::Traded;
+use crate::margin::{MarginState, MarketSet};
+use crate::math::{self, CheckedFixed};
+use crate::state::*;
+
+/// Largest quantity of one fill, contracts.
+pub const MAX_TRADE_CONTRACTS: u64 = 1_000_000_000;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
+pub struct TradeArgs {
+    pub underlying: u8,
+    pub instrument: u8,
+    /// Contracts; > 0: account A buys from account B, < 0: A sells to B.
+    pub quantity: i64,
+    /// Futures price or option premium per unit of underlying, USD `expo = -6`.
+    pub price: u64,
+}
+
+#[derive(Accounts)]
+pub struct Trade<'info> {
+    /// Owner or delegate of `account_a`.
+    pub signer_a: Signer<'info>,
+    /// Owner or delegate of `account_b`.
+    pub signer_b: Signer<'info>,
+    pub exchange: AccountLoader<'info, Exchange>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub account_a: AccountLoader<'info, MarginAccount>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub account_b: AccountLoader<'info, MarginAccount>,
+}
+
+/// A bilateral fill of one listed instrument between two margin accounts of one exchange.
+/// `remaining_accounts`: the margin check's order for the union of both accounts'
+/// underlyings after the trade (which includes the traded one).
+pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    require!(args.quantity != 0, MarginError::ZeroQuantity);
+    require!(
+        args.quantity.unsigned_abs() <= MAX_TRADE_CONTRACTS,
+        MarginError::QuantityTooLarge
+    );
+    require!(args.price > 0, MarginError::InvalidPrice);
+    require_keys_neq!(
+        ctx.accounts.account_a.key(),
+        ctx.accounts.account_b.key(),
+        MarginError::SelfTrade
+    );
+    require!(
+        (args.underlying as usize) < MAX_UNDERLYINGS,
+        MarginError::UnknownUnderlying
+    );
+    let exchange = ctx.accounts.exchange.load()?;
+    require!(!exchange.is_paused(pause::TRADE), MarginError::Paused);
+    let mut account_a = ctx.accounts.account_a.load_mut()?;
+    let mut account_b = ctx.accounts.account_b.load_mut()?;
+    require!(
+        account_a.is_owner_or_delegate(&ctx.accounts.signer_a.key()),
+        MarginError::NotOwnerOrDelegate
+    );
+    require!(
+        account_b.is_owner_or_delegate(&ctx.accounts.signer_b.key()),
+        MarginError::NotOwnerOrDelegate
+    );
+
+    let collateral_underlying = |i: usize| exchange.collateral[i].underlying;
+    let mask = account_a.underlying_mask(collateral_underlying)
+        | account_b.underlying_mask(collateral_underlying)
+        | (1 << args.underlying);
+    let markets = MarketSet::load(
+        ctx.program_id,
+        &exchange,
+        &ctx.accounts.exchange.key(),
+        mask,
+        ctx.remaining_accounts,
+        ActionClass::Risk,
+        now,
+    )?;
+    let instrument = *markets.instrument(args.underlying, args.instrument)?;
+    require!(
+        instrument.status == instrument_status::ACTIVE,
+        MarginError::InstrumentSettled
+    );
+    require!(now < instrument.expiry, MarginError::InstrumentExpired);
+    check_price_band(&exchange, &markets, &instrument, args, now)?;
+
+    let before_a = Box::new(*account_a);
+    let before_b = Box::new(*account_b);
+    let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+    let is_future = instrument.kind == instrument_kind::FUTURE;
+    let opposite = args.quantity.checked_neg().ok_or(MarginError::MathOverflow)?;
+    let realised_a = account_a.apply_fill(
+        args.underlying,
+        args.instrument,
+        is_future,
+        instrument.contract_size,
+        args.quantity,
+        args.price,
+        quote_decimals,
+    )?;
+    let realised_b = account_b.apply_fill(
+        args.underlying,
+        args.instrument,
+        is_future,
+        instrument.contract_size,
+        opposite,
+        args.price,
+        quote_decimals,
+    )?;
+    let mut premium = 0i64;
+    if !is_future {
+        // Premium = price x contracts x contract size, rounded up; the buyer pays it.
+        let usd_e12 = i128::from(args.price)
+            .checked_mul(i128::from(args.quantity.unsigned_abs()))
+            .and_then(|v| v.checked_mul(i128::from(instrument.contract_size)))
+            .ok_or(MarginError::MathOverflow)?;
+        premium = quote_ceil(usd_e12, quote_decimals)?;
+        let (buyer, seller) = if args.quantity > 0 {
+            (&mut account_a, &mut account_b)
+        } else {
+            (&mut account_b, &mut account_a)
+        };
+        buyer.add_quote(premium.checked_neg().ok_or(MarginError::MathOverflow)?)?;
+        seller.add_quote(premium)?;
+    }
+
+    let slot_a = position_after(&account_a, args.underlying, args.instrument);
+    let slot_b = position_after(&account_b, args.underlying, args.instrument);
+    for (account, before, quantity_before, quantity_after) in [
+        (&*account_a, &before_a, position_after(&before_a, args.underlying, args.instrument), slot_a),
+        (&*account_b, &before_b, position_after(&before_b, args.underlying, args.instrument), slot_b),
+    ] {
+        let after = markets.evaluate(&exchange, account, now)?;
+        if after.meets_initial() {
+            continue;
+        }
+        // Exempt only a trade that strictly reduces risk: the position shrinks toward zero
+        // and the maintenance requirement does not rise.
+        let shrinks = quantity_after.unsigned_abs() < quantity_before.unsigned_abs()
+            && (quantity_after == 0 || (quantity_after > 0) == (quantity_before > 0));
+        let reduces = shrinks && {
+            let before_state: MarginState = markets.evaluate(&exchange, before, now)?;
+            after.maintenance_margin() <= before_state.maintenance_margin()
+        };
+        require!(reduces, MarginError::InitialMarginNotMet);
+    }
+
+    emit!(Traded {
+        account_a: ctx.accounts.account_a.key(),
+        account_b: ctx.accounts.account_b.key(),
+        underlying: args.underlying,
+        instrument: args.instrument,
+        quantity: args.quantity,
+        price: args.price,
+        premium,
+        realised_a,
+        realised_b,
+    });
+    Ok(())
+}
+
+fn position_after(account: &MarginAccount, underlying: u8, instrument: u8) -> i64 {
+    account
+        .positions
+        .iter()
+        .find(|p| p.is_active() && p.underlying == underlying && p.instrument == instrument)
+        .map_or(0, |p| p.quantity)
+}
+
+/// The trade price must lie within `price_band` x spot of the model price (the spot price
+/// for futures, Black-Scholes at the pricing volatility for options).
+fn check_price_band(
+    exchange: &Exchange,
+    markets: &MarketSet,
+    instrument: &Instrument,
+    args: TradeArgs,
+    now: i64,
+) -> Result<()> {
+    let market = markets.market(args.underlying)?;
+    let spot = market.params.spot;
+    let model = match instrument.kind {
+        instrument_kind::FUTURE => spot,
+        kind => {
+            let kind = if kind == instrument_kind::CALL {
+                risk::Kind::Call
+            } else {
+                risk::Kind::Put
+            };
+            risk::black_scholes(
+                kind,
+                spot,
+                math::from_ppm(instrument.strike)?,
+                math::from_ppm_signed(exchange.params.rate)?,
+                market.params.vol,
+                crate::margin::years_until(instrument.expiry, now)?,
+            )
+            .map_err(MarginError::from)?
+            .price
+        }
+    };
+    let band = spot.mul_or_err(math::from_ppm(exchange.params.price_band)?)?;
+    let distance = math::from_ppm(args.price)?.sub_or_err(model)?.abs();
+    require!(distance <= band, MarginError::PriceOutsideBand);
+    Ok(())
+}
