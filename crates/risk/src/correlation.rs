@@ -86,6 +86,20 @@ impl Correlation {
         Ok(())
     }
 
+    /// An upper bound g on the largest eigenvalue of ρ + τI (Gershgorin: the largest absolute
+    /// row sum, plus τ); for the identity it is 1 + τ. Rounded up.
+    pub fn eigenvalue_bound(&self) -> I80F48 {
+        let mut g = I80F48::ZERO;
+        for i in 0..self.n {
+            let row: I80F48 = self.matrix[i][..self.n]
+                .iter()
+                .map(|x| x.saturating_abs())
+                .fold(I80F48::ZERO, |a, b| a.saturating_add(b));
+            g = g.max(row);
+        }
+        g.saturating_add(CORRELATION_TOLERANCE)
+    }
+
     /// Number of underlyings.
     pub fn n(&self) -> usize {
         self.n

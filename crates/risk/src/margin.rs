@@ -71,21 +71,37 @@ pub struct Report {
     pub underlyings: [UnderlyingReport; MAX_UNDERLYINGS],
 }
 
-/// What the cross-underlying bound needs from one underlying at one scan range.
+/// What the cross-underlying bound needs from one underlying at one scan range: the grid
+/// losses are bounded by `loss_u(f, v) <= -c_u f + b_u + a_u f²` (full weight, worst v) and
+/// `loss_u(E f, σ) <= -c_u E f + a^E_u f²` (extremes) at every grid fraction f.
 #[derive(Clone, Copy, Debug, Default)]
 struct SideRisk {
     /// L_u including tolerance.
     scanning_loss: I80F48,
     /// Dollar delta per unit price fraction, `c_u = 3 x round(Δ S R / 3)`.
     linear: I80F48,
-    /// N_u: worst full-weight loss net of the linear part, >= 0.
-    nonlinear: I80F48,
-    /// N^E_u: worst extreme (unweighted) loss net of the linear part, >= 0.
-    nonlinear_extreme: I80F48,
+    /// b_u: worst full-weight loss at f = 0 (volatility only), >= 0.
+    base: I80F48,
+    /// a_u >= 0.
+    curvature: I80F48,
+    /// a^E_u >= 0.
+    curvature_extreme: I80F48,
     /// Σ |q| tolerance + slack.
     tolerance: I80F48,
     /// Index of the worst scenario (0..20).
     worst: usize,
+}
+
+/// `x x 9 / k²` for `k` in thirds (|k| in 1..=3), rounded up: the curvature that makes
+/// `a (k/3)² >= x`.
+fn per_square(x: I80F48, k: i128) -> Result<I80F48, RiskError> {
+    let nine_x = x.checked_mul_int(9).ok_or(RiskError::Overflow)?;
+    let q = match k.abs() {
+        1 => nine_x,
+        2 => add(nine_x >> 2u32, I80F48::DELTA)?,
+        _ => x,
+    };
+    Ok(q)
 }
 
 /// Running sums of one underlying's book.
@@ -181,30 +197,55 @@ impl Accumulator {
             .ok_or(RiskError::Overflow)?;
         let linear = third.checked_mul_int(3).ok_or(RiskError::Overflow)?;
         let extreme_third = mul(third, params.extreme_multiple)?;
-        let mut nonlinear = I80F48::ZERO;
-        for s in 0..FULL_WEIGHT_SCENARIOS {
-            let thirds = (s / 2) as i128 - 3;
-            let linear_part = third.checked_mul_int(thirds).ok_or(RiskError::Overflow)?;
-            nonlinear = nonlinear.max(add(-pnl.pnl[s], linear_part)?);
+        // Remainders r(f) = worst loss at f + c f, per grid point (vol: the worse of the two).
+        let mut remainder = [I80F48::ZERO; 7];
+        for i in 0..7 {
+            let worst_vol = (-pnl.pnl[2 * i]).max(-pnl.pnl[2 * i + 1]);
+            let thirds = i as i128 - 3;
+            remainder[i] = add(
+                worst_vol,
+                third.checked_mul_int(thirds).ok_or(RiskError::Overflow)?,
+            )?;
         }
-        let extreme_full = extreme_third
-            .checked_mul_int(3)
-            .ok_or(RiskError::Overflow)?;
-        let mut nonlinear_extreme = sub(-pnl.pnl[EXTREME_DOWN], extreme_full)?
-            .max(add(-pnl.pnl[EXTREME_UP], extreme_full)?)
-            .max(I80F48::ZERO);
-        for k in 0..INNER_EXTREMES {
-            let thirds = i128::from(INNER_EXTREME_FRACTIONS[k]);
+        let base = remainder[3].max(I80F48::ZERO);
+        let mut curvature = I80F48::ZERO;
+        for i in [0usize, 1, 2, 4, 5, 6] {
+            let thirds = i as i128 - 3;
+            curvature = curvature.max(per_square(sub(remainder[i], base)?, thirds)?);
+        }
+        let mut curvature_extreme = I80F48::ZERO;
+        let extremes = [
+            (-pnl.pnl[EXTREME_DOWN], -3i128),
+            (-pnl.pnl[EXTREME_UP], 3),
+            (
+                -pnl.inner_extreme_pnl[0],
+                i128::from(INNER_EXTREME_FRACTIONS[0]),
+            ),
+            (
+                -pnl.inner_extreme_pnl[1],
+                i128::from(INNER_EXTREME_FRACTIONS[1]),
+            ),
+            (
+                -pnl.inner_extreme_pnl[2],
+                i128::from(INNER_EXTREME_FRACTIONS[2]),
+            ),
+            (
+                -pnl.inner_extreme_pnl[3],
+                i128::from(INNER_EXTREME_FRACTIONS[3]),
+            ),
+        ];
+        for (loss, thirds) in extremes {
             let linear_part = extreme_third
                 .checked_mul_int(thirds)
                 .ok_or(RiskError::Overflow)?;
-            nonlinear_extreme = nonlinear_extreme.max(add(-pnl.inner_extreme_pnl[k], linear_part)?);
+            curvature_extreme = curvature_extreme.max(per_square(add(loss, linear_part)?, thirds)?);
         }
         Ok(SideRisk {
             scanning_loss: add(loss, self.tolerance)?,
             linear,
-            nonlinear,
-            nonlinear_extreme,
+            base,
+            curvature,
+            curvature_extreme,
             tolerance: self.tolerance,
             worst,
         })
@@ -273,25 +314,34 @@ fn finish_underlying(
     Ok(())
 }
 
-/// The portfolio scanning loss over n underlyings:
-/// `P = min(Σ L_u, max(sqrt(c'ρc) + Σ N_u, φ (E sqrt(c'ρc) + Σ N^E_u)) + Σ tolerance_u)`.
+/// The portfolio scanning loss over n underlyings, with `g >= λ_max(ρ + τI)` (Gershgorin):
+/// `P = min(Σ L_u, max(full, extreme) + Σ tolerance_u)` where
+/// `full = sqrt(c'ρc) + Σ b_u + min(Σ a_u, g max a_u)` and
+/// `extreme = φ (E sqrt(c'ρc) + min(Σ a^E_u, g max a^E_u))`.
 fn portfolio_loss(
     params: &Params,
     corr: &Correlation,
     sides: &[SideRisk],
 ) -> Result<I80F48, RiskError> {
     let mut sum_losses = I80F48::ZERO;
-    let mut sum_nonlinear = I80F48::ZERO;
-    let mut sum_nonlinear_extreme = I80F48::ZERO;
+    let mut sum_base = I80F48::ZERO;
+    let (mut sum_a, mut max_a) = (I80F48::ZERO, I80F48::ZERO);
+    let (mut sum_ae, mut max_ae) = (I80F48::ZERO, I80F48::ZERO);
     let mut sum_tolerance = I80F48::ZERO;
     let mut largest = I80F48::ZERO;
     for side in sides {
         sum_losses = add(sum_losses, side.scanning_loss)?;
-        sum_nonlinear = add(sum_nonlinear, side.nonlinear)?;
-        sum_nonlinear_extreme = add(sum_nonlinear_extreme, side.nonlinear_extreme)?;
+        sum_base = add(sum_base, side.base)?;
+        sum_a = add(sum_a, side.curvature)?;
+        max_a = max_a.max(side.curvature);
+        sum_ae = add(sum_ae, side.curvature_extreme)?;
+        max_ae = max_ae.max(side.curvature_extreme);
         sum_tolerance = add(sum_tolerance, side.tolerance)?;
         largest = largest.max(side.linear.saturating_abs());
     }
+    let g = corr.eigenvalue_bound();
+    let quadratic = sum_a.min(mul(max_a, g)?);
+    let quadratic_extreme = sum_ae.min(mul(max_ae, g)?);
     // sqrt(c'(ρ + τI)c), with c scaled by 2^-shift so that the form cannot overflow.
     let mut shift = 0u32;
     while largest >= SCALE_LIMIT && shift < 64 {
@@ -310,10 +360,10 @@ fn portfolio_loss(
     let linear = root
         .checked_mul_int(1i128 << shift)
         .ok_or(RiskError::Overflow)?;
-    let full = add(linear, sum_nonlinear)?;
+    let full = add(add(linear, sum_base)?, quadratic)?;
     let extreme = mul(
         params.extreme_fraction,
-        add(mul(params.extreme_multiple, linear)?, sum_nonlinear_extreme)?,
+        add(mul(params.extreme_multiple, linear)?, quadratic_extreme)?,
     )?;
     let bound = add(full.max(extreme), sum_tolerance)?;
     Ok(bound.min(sum_losses))
@@ -342,8 +392,8 @@ fn combine(
     // rounding of weighted sums, far below the tolerance already added.
     report.isolated_margin = sides.isolated;
     report.netted_margin = netted.min(sides.isolated);
-    report.portfolio_scanning_loss = p;
     report.portfolio_margin = p.max(floors).min(report.netted_margin);
+    report.portfolio_scanning_loss = p.min(report.portfolio_margin);
     report.initial_margin = p_initial.max(floors).max(report.portfolio_margin);
     report.n = n;
     Ok(())
