@@ -8,6 +8,7 @@ use portfolio_margin::instructions::*;
 use portfolio_margin::state::*;
 use portfolio_margin_tests::*;
 use risk::I80F48;
+use solana_signer::Signer;
 
 const SOL_E8: i64 = 150_00000000;
 const DAY: i64 = 86_400;

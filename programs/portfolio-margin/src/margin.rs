@@ -320,6 +320,9 @@ fn correlation_of(
     rows: &[[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS],
 ) -> Result<risk::Correlation> {
     let n = markets.len();
+    if n == 0 {
+        return Ok(risk::Correlation::identity(0));
+    }
     let mut flat = [I80F48::ZERO; MAX_UNDERLYINGS * MAX_UNDERLYINGS];
     for (i, row) in rows.iter().enumerate().take(n) {
         for (j, market) in markets.iter().enumerate() {

@@ -45,10 +45,8 @@ pub fn deposit(ctx: Context<Deposit>, asset: u8, amount: u64) -> Result<()> {
         let collateral = &mut exchange.collateral[index];
         require_keys_eq!(collateral.mint, ctx.accounts.mint.key(), MarginError::WrongMint);
         require_keys_eq!(collateral.vault, ctx.accounts.vault.key(), MarginError::WrongVault);
-        let total = collateral
-            .total_deposits
-            .checked_add(amount)
-            .ok_or(MarginError::MathOverflow)?;
+        // Saturating: a sum past u64::MAX is past any cap.
+        let total = collateral.total_deposits.saturating_add(amount);
         require!(total <= collateral.deposit_cap, MarginError::DepositCapExceeded);
         collateral.total_deposits = total;
         account.credit(index, amount)?;
