@@ -134,9 +134,33 @@ pub enum MarginError {
     QuantityTooLarge,
 }
 
-/// `?`-friendly conversion from the risk engine's error.
+/// The risk engine's errors, each mapped to the program error a user can act on.
 impl From<risk::RiskError> for MarginError {
-    fn from(_: risk::RiskError) -> Self {
-        MarginError::RiskEngine
+    fn from(error: risk::RiskError) -> Self {
+        use risk::RiskError as R;
+        match error {
+            R::Overflow => MarginError::MathOverflow,
+            R::CorrelationNotSymmetric => MarginError::CorrelationNotSymmetric,
+            R::CorrelationNotUnitDiagonal | R::CorrelationOutOfRange => {
+                MarginError::CorrelationNotUnitDiagonal
+            }
+            R::CorrelationNotPsd => MarginError::CorrelationNotPsd,
+            R::CorrelationSize | R::TooManyUnderlyings => MarginError::CorrelationWrongSize,
+            R::InvalidScanRange
+            | R::InvalidVolShock
+            | R::ExtremeTooLarge
+            | R::InitialExtremeTooLarge => MarginError::ScanParametersOutOfRange,
+            R::InvalidVol => MarginError::VolatilityOutOfRange,
+            R::InvalidHaircut => MarginError::HaircutOutOfRange,
+            R::InvalidRate
+            | R::InvalidExtremeMultiple
+            | R::InvalidExtremeFraction
+            | R::InvalidShortOptionMin
+            | R::InvalidInitialMultiplier => MarginError::ParameterOutOfRange,
+            R::InvalidSpot => MarginError::OracleNonPositive,
+            R::InvalidStrike | R::InvalidExpiry => MarginError::InvalidInstrument,
+            R::UnknownUnderlying => MarginError::UnknownUnderlying,
+            R::Domain => MarginError::RiskEngine,
+        }
     }
 }
