@@ -132,6 +132,23 @@ pub enum MarginError {
     NoNewPrice,
     #[msg("The trade quantity exceeds the per-trade maximum")]
     QuantityTooLarge,
+    // --- liquidation and bankruptcy ---
+    #[msg("The account's equity is not below its maintenance margin")]
+    NotLiquidatable,
+    #[msg("Liquidator and liquidatee are the same account or have the same owner")]
+    SelfLiquidation,
+    #[msg("The liquidation step would not improve the liquidatee's health")]
+    LiquidationWorsensHealth,
+    #[msg("The liquidation step takes more than brings the account back to its margin target")]
+    OverLiquidation,
+    #[msg("The liquidation step exceeds the per-call cap")]
+    LiquidationTooLarge,
+    #[msg("The liquidatee holds no such position or collateral")]
+    NothingToLiquidate,
+    #[msg("The account is not bankrupt: it still holds positions or collateral, or its quote balance is not negative")]
+    NotBankrupt,
+    #[msg("The token account is not the exchange's insurance vault")]
+    WrongInsuranceVault,
 }
 
 /// The risk engine's errors, each mapped to the program error a user can act on.

@@ -180,3 +180,47 @@ pub struct PositionSettled {
     /// Quote credited (negative: debited), native units.
     pub payoff: i64,
 }
+
+/// One liquidation step. Amounts in quote native units.
+#[event]
+pub struct LiquidationStep {
+    pub liquidatee: Pubkey,
+    pub liquidator: Pubkey,
+    /// 0: position (underlying, instrument); 1: collateral asset `asset`.
+    pub target: u8,
+    pub underlying: u8,
+    pub instrument: u8,
+    pub asset: u8,
+    /// Contracts (position) or native units (collateral) taken over.
+    pub quantity: u64,
+    /// Mark price used, USD `expo = -6`.
+    pub mark: u64,
+    /// Dutch-auction fee rate at this step, `expo = -6`.
+    pub fee_rate: u64,
+    pub fee: i64,
+    pub insurance_fee: i64,
+    pub health_before: i64,
+    pub health_after: i64,
+    /// Whether the account left liquidation with this step.
+    pub recovered: bool,
+}
+
+#[event]
+pub struct BankruptcyResolved {
+    pub margin_account: Pubkey,
+    /// Debt the account had, quote native units.
+    pub debt: u64,
+    /// Paid by the insurance fund.
+    pub insurance_paid: u64,
+    /// Socialised across positive quote balances.
+    pub socialised: u64,
+    /// The loss index after, `expo = -12`.
+    pub quote_loss_index: u64,
+}
+
+#[event]
+pub struct InsuranceDeposited {
+    pub depositor: Pubkey,
+    pub amount: u64,
+    pub insurance_balance: u64,
+}

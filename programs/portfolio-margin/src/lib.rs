@@ -122,6 +122,18 @@ pub mod portfolio_margin {
         keeper::settle_positions(ctx)
     }
 
+    pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateArgs) -> Result<()> {
+        keeper::liquidate(ctx, args)
+    }
+
+    pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
+        keeper::resolve_bankruptcy(ctx)
+    }
+
+    pub fn deposit_insurance(ctx: Context<DepositInsurance>, amount: u64) -> Result<()> {
+        user::deposit_insurance(ctx, amount)
+    }
+
     // --- view ---
     pub fn margin_report<'info>(
         ctx: Context<'info, MarginReportAccounts<'info>>,

@@ -182,7 +182,10 @@ impl MarketSet {
         let params = risk_params(&exchange.params)?;
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
         let mut positions: Vec<risk::Position> = Vec::with_capacity(MAX_POSITIONS + 8);
-        let quote = math::from_native(account.balances[QUOTE_ASSET_INDEX], quote_decimals)?;
+        let quote = math::from_native(
+            account.effective_quote(exchange.quote_loss_index)?,
+            quote_decimals,
+        )?;
         let mut equity = quote;
         let mut initial_equity = quote;
 

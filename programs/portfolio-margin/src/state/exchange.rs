@@ -75,6 +75,10 @@ pub struct RiskParameters {
     pub ewma_lambda: u64,
     /// Allowed distance of a trade price from the model price, fraction of spot, `expo = -6`.
     pub price_band: u64,
+    /// Largest part of one position or balance a single `liquidate` call may take, `expo = -6`.
+    pub liquidation_max_fraction: u64,
+    /// A remainder worth less than this (quote native units) is closed out, not left behind.
+    pub dust_value: u64,
     /// Oracle limits indexed by `ActionClass`.
     pub oracle_limits: [OracleLimits; 3],
 }
@@ -95,6 +99,8 @@ impl RiskParameters {
             vol_update_interval_secs: 60,
             ewma_lambda: 940_000,
             price_band: 200_000,
+            liquidation_max_fraction: 500_000,
+            dust_value: 1_000_000,
             oracle_limits: [
                 OracleLimits { max_age_secs: 60, max_conf_ppm: 20_000 },
                 OracleLimits { max_age_secs: 300, max_conf_ppm: 50_000 },
@@ -140,6 +146,11 @@ impl RiskParameters {
             self.price_band > 0 && self.price_band <= ppm,
             MarginError::ParameterOutOfRange
         );
+        require!(
+            self.liquidation_max_fraction > 0 && self.liquidation_max_fraction <= ppm,
+            MarginError::ParameterOutOfRange
+        );
+        require!(self.dust_value <= 1_000_000_000, MarginError::ParameterOutOfRange);
         for limits in self.oracle_limits.iter() {
             require!(
                 (1..=86_400).contains(&limits.max_age_secs),
@@ -204,6 +215,11 @@ pub struct Exchange {
     pub underlyings: [Pubkey; MAX_UNDERLYINGS],
     /// Quote owed to the insurance fund, native units (mirrors the insurance vault).
     pub insurance_balance: u64,
+    /// Value of one unit of positive quote balance after socialised losses, `expo = -12`;
+    /// starts at 1e12 and only falls.
+    pub quote_loss_index: u64,
+    /// Sum of all margin accounts' positive quote balances (at the current index), native units.
+    pub total_quote_credit: u64,
     pub version: u8,
     pub bump: u8,
     pub insurance_vault_bump: u8,
@@ -215,11 +231,11 @@ pub struct Exchange {
 }
 
 const _: () = assert!(core::mem::size_of::<OracleLimits>() == 8);
-const _: () = assert!(core::mem::size_of::<RiskParameters>() == 13 * 8 + 24);
+const _: () = assert!(core::mem::size_of::<RiskParameters>() == 15 * 8 + 24);
 const _: () = assert!(core::mem::size_of::<CollateralAsset>() == 104);
 const _: () = assert!(
     core::mem::size_of::<Exchange>()
-        == 5 * 32 + 128 + 8 * 104 + 8 * 32 + 8 + 8 + 256
+        == 5 * 32 + 144 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 256
 );
 
 impl Exchange {
@@ -242,6 +258,28 @@ impl Exchange {
         Ok(&self.collateral[index])
     }
 
+    /// Brings an account's positive quote balance to the current loss index (rounded down).
+    pub fn sync_quote(&self, account: &mut super::MarginAccount) -> Result<()> {
+        let balance = account.balances[QUOTE_ASSET_INDEX];
+        if balance > 0 && account.quote_index != self.quote_loss_index {
+            account.balances[QUOTE_ASSET_INDEX] = apply_index(balance, account.quote_index, self.quote_loss_index)?;
+        }
+        account.quote_index = self.quote_loss_index;
+        Ok(())
+    }
+
+    /// Records the change of one account's positive quote balance in `total_quote_credit`.
+    pub fn track_quote_credit(&mut self, before: i64, after: i64) -> Result<()> {
+        let before = before.max(0).unsigned_abs();
+        let after = after.max(0).unsigned_abs();
+        self.total_quote_credit = self
+            .total_quote_credit
+            .checked_add(after)
+            .and_then(|v| v.checked_sub(before))
+            .ok_or(MarginError::MathOverflow)?;
+        Ok(())
+    }
+
     pub fn signer_seeds(&self) -> [&[u8]; 3] {
         [
             super::EXCHANGE_SEED,
@@ -249,4 +287,19 @@ impl Exchange {
             core::slice::from_ref(&self.bump),
         ]
     }
+}
+
+/// Starting value of `Exchange::quote_loss_index`.
+pub const LOSS_INDEX_ONE: u64 = 1_000_000_000_000;
+
+/// `balance x to / from`, rounded down, for a positive balance snapshotted at index `from`.
+pub fn apply_index(balance: i64, from: u64, to: u64) -> Result<i64> {
+    if from == 0 || balance <= 0 {
+        return Ok(balance);
+    }
+    let scaled = i128::from(balance)
+        .checked_mul(i128::from(to))
+        .ok_or(MarginError::MathOverflow)?
+        / i128::from(from);
+    i64::try_from(scaled).map_err(|_| error!(MarginError::MathOverflow))
 }

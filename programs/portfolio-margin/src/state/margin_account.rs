@@ -36,6 +36,8 @@ pub struct MarginAccount {
     /// may be negative (premium and futures losses); the others are >= 0.
     pub balances: [i64; MAX_COLLATERAL_ASSETS],
     pub positions: [Position; MAX_POSITIONS],
+    /// The exchange's `quote_loss_index` that the quote balance is expressed at.
+    pub quote_index: u64,
     /// Unix time the account was first seen liquidatable, 0 when healthy.
     pub liquidation_started_at: i64,
     pub account_id: u32,
@@ -48,11 +50,24 @@ pub struct MarginAccount {
 
 const _: () = assert!(core::mem::size_of::<Position>() == 24);
 const _: () = assert!(
-    core::mem::size_of::<MarginAccount>() == 32 * 3 + 8 * 8 + 24 * MAX_POSITIONS + 8 + 8 + 128
+    core::mem::size_of::<MarginAccount>() == 32 * 3 + 8 * 8 + 24 * MAX_POSITIONS + 8 + 8 + 8 + 128
 );
 
 impl MarginAccount {
     pub const SPACE: usize = 8 + core::mem::size_of::<MarginAccount>();
+
+    /// The quote balance at the exchange's current loss index (what the account is owed or owes).
+    pub fn effective_quote(&self, loss_index: u64) -> Result<i64> {
+        super::exchange::apply_index(
+            self.balances[super::exchange::QUOTE_ASSET_INDEX],
+            self.quote_index,
+            loss_index,
+        )
+    }
+
+    pub fn quote(&self) -> i64 {
+        self.balances[super::exchange::QUOTE_ASSET_INDEX]
+    }
 
     pub fn is_owner_or_delegate(&self, key: &Pubkey) -> bool {
         *key == self.owner || (self.delegate != Pubkey::default() && *key == self.delegate)

@@ -61,6 +61,7 @@ pub fn initialize_exchange(
     exchange.version = STATE_VERSION;
     exchange.bump = ctx.bumps.exchange;
     exchange.insurance_vault_bump = ctx.bumps.insurance_vault;
+    exchange.quote_loss_index = LOSS_INDEX_ONE;
     exchange.collateral[QUOTE_ASSET_INDEX] = CollateralAsset {
         mint: ctx.accounts.quote_mint.key(),
         vault: ctx.accounts.quote_vault.key(),

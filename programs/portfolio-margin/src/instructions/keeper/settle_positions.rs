@@ -6,6 +6,8 @@ use crate::state::*;
 
 #[derive(Accounts)]
 pub struct SettlePositions<'info> {
+    /// Writable: settlement moves quote, tracked in `total_quote_credit`.
+    #[account(mut)]
     pub exchange: AccountLoader<'info, Exchange>,
     #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
     pub margin_account: AccountLoader<'info, MarginAccount>,
@@ -15,10 +17,12 @@ pub struct SettlePositions<'info> {
 /// settlement price (futures: against entry; options: intrinsic payoff), rounded down.
 /// `remaining_accounts`: the `Underlying` accounts to settle against, in ascending index.
 pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> Result<()> {
-    let exchange = ctx.accounts.exchange.load()?;
+    let mut exchange = ctx.accounts.exchange.load_mut()?;
     require!(!exchange.is_paused(pause::SETTLE), MarginError::Paused);
     let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let mut account = ctx.accounts.margin_account.load_mut()?;
+    exchange.sync_quote(&mut account)?;
+    let quote_before = account.quote();
     let mut last_index: Option<u8> = None;
     for info in ctx.remaining_accounts.iter() {
         let loader = AccountLoader::<Underlying>::try_from(info)
@@ -54,6 +58,7 @@ pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> R
             });
         }
     }
+    exchange.track_quote_credit(quote_before, account.quote())?;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ pub fn create_margin_account(ctx: Context<CreateMarginAccount>, account_id: u32)
     account.account_id = account_id;
     account.bump = ctx.bumps.margin_account;
     account.version = STATE_VERSION;
+    account.quote_index = exchange.quote_loss_index;
     emit!(MarginAccountCreated {
         exchange: account.exchange,
         margin_account: ctx.accounts.margin_account.key(),

@@ -49,7 +49,10 @@ pub fn deposit(ctx: Context<Deposit>, asset: u8, amount: u64) -> Result<()> {
         let total = collateral.total_deposits.saturating_add(amount);
         require!(total <= collateral.deposit_cap, MarginError::DepositCapExceeded);
         collateral.total_deposits = total;
+        exchange.sync_quote(&mut account)?;
+        let quote_before = account.quote();
         account.credit(index, amount)?;
+        exchange.track_quote_credit(quote_before, account.quote())?;
         account.balances[index]
     };
     token::transfer(

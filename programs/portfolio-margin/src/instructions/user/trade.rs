@@ -25,6 +25,8 @@ pub struct Trade<'info> {
     pub signer_a: Signer<'info>,
     /// Owner or delegate of `account_b`.
     pub signer_b: Signer<'info>,
+    /// Writable: trades move quote, tracked in `total_quote_credit` for loss socialisation.
+    #[account(mut)]
     pub exchange: AccountLoader<'info, Exchange>,
     #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
     pub account_a: AccountLoader<'info, MarginAccount>,
@@ -52,7 +54,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         (args.underlying as usize) < MAX_UNDERLYINGS,
         MarginError::UnknownUnderlying
     );
-    let exchange = ctx.accounts.exchange.load()?;
+    let mut exchange = ctx.accounts.exchange.load_mut()?;
     require!(!exchange.is_paused(pause::TRADE), MarginError::Paused);
     let mut account_a = ctx.accounts.account_a.load_mut()?;
     let mut account_b = ctx.accounts.account_b.load_mut()?;
@@ -86,6 +88,8 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
     require!(now < instrument.expiry, MarginError::InstrumentExpired);
     check_price_band(&exchange, &markets, &instrument, args, now)?;
 
+    exchange.sync_quote(&mut account_a)?;
+    exchange.sync_quote(&mut account_b)?;
     let before_a = Box::new(*account_a);
     let before_b = Box::new(*account_b);
     let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
@@ -125,6 +129,9 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         buyer.add_quote(premium.checked_neg().ok_or(MarginError::MathOverflow)?)?;
         seller.add_quote(premium)?;
     }
+
+    exchange.track_quote_credit(before_a.quote(), account_a.quote())?;
+    exchange.track_quote_credit(before_b.quote(), account_b.quote())?;
 
     let slot_a = position_after(&account_a, args.underlying, args.instrument);
     let slot_b = position_after(&account_b, args.underlying, args.instrument);

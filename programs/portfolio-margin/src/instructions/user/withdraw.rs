@@ -43,16 +43,20 @@ pub fn withdraw<'info>(
             index < exchange.collateral_count as usize,
             MarginError::UnknownCollateralAsset
         );
-        let collateral = &mut exchange.collateral[index];
+        let collateral = &exchange.collateral[index];
         require_keys_eq!(collateral.mint, ctx.accounts.mint.key(), MarginError::WrongMint);
         require_keys_eq!(collateral.vault, ctx.accounts.vault.key(), MarginError::WrongVault);
         let mut account = ctx.accounts.margin_account.load_mut()?;
         require!(account.in_liquidation == 0, MarginError::AccountInLiquidation);
-        account.debit(index, amount)?;
+        let collateral = &mut exchange.collateral[index];
         collateral.total_deposits = collateral
             .total_deposits
             .checked_sub(amount)
             .ok_or(MarginError::MathOverflow)?;
+        exchange.sync_quote(&mut account)?;
+        let quote_before = account.quote();
+        account.debit(index, amount)?;
+        exchange.track_quote_credit(quote_before, account.quote())?;
         (account.balances[index], (exchange.creator, exchange.bump))
     };
 

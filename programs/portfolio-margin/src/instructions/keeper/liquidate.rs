@@ -1,0 +1,348 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{self, Token, TokenAccount, Transfer};
+use risk::I80F48;
+
+use crate::error::MarginError;
+use crate::events::LiquidationStep;
+use crate::margin::{years_until, MarginState, MarketSet};
+use crate::math::{self, CheckedFixed};
+use crate::state::*;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiquidationTarget {
+    /// Take over part of a future or option position.
+    Position { underlying: u8, instrument: u8 },
+    /// Buy part of a (non-quote) collateral balance against quote.
+    Collateral { asset: u8 },
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
+pub struct LiquidateArgs {
+    pub target: LiquidationTarget,
+    /// Contracts (position) or native units (collateral).
+    pub quantity: u64,
+}
+
+#[derive(Accounts)]
+pub struct Liquidate<'info> {
+    /// Owner or delegate of `liquidator`.
+    pub liquidator_authority: Signer<'info>,
+    #[account(mut)]
+    pub exchange: AccountLoader<'info, Exchange>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub liquidator: AccountLoader<'info, MarginAccount>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub liquidatee: AccountLoader<'info, MarginAccount>,
+    #[account(mut)]
+    pub quote_vault: Account<'info, TokenAccount>,
+    #[account(mut)]
+    pub insurance_vault: Account<'info, TokenAccount>,
+    pub token_program: Program<'info, Token>,
+}
+
+/// Dutch-auction fee: from `liquidation_fee_start` when the account first became
+/// liquidatable, rising linearly to `liquidation_fee_max` over `liquidation_fee_ramp_secs`.
+pub fn fee_rate(params: &RiskParameters, started_at: i64, now: i64) -> u64 {
+    let elapsed = now.saturating_sub(started_at).max(0).unsigned_abs();
+    let ramp = params.liquidation_fee_ramp_secs.max(1);
+    let span = params.liquidation_fee_max - params.liquidation_fee_start;
+    params.liquidation_fee_start + span * elapsed.min(ramp) / ramp
+}
+
+/// Permissionless partial liquidation of an account whose equity is below its maintenance
+/// margin. `remaining_accounts`: the margin check's order for the union of both accounts'
+/// underlyings after the step (which includes the target's).
+pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    require!(args.quantity > 0, MarginError::ZeroAmount);
+    require_keys_neq!(
+        ctx.accounts.liquidator.key(),
+        ctx.accounts.liquidatee.key(),
+        MarginError::SelfLiquidation
+    );
+    let mut exchange = ctx.accounts.exchange.load_mut()?;
+    require!(!exchange.is_paused(pause::LIQUIDATE), MarginError::Paused);
+    require_keys_eq!(
+        ctx.accounts.quote_vault.key(),
+        exchange.collateral[QUOTE_ASSET_INDEX].vault,
+        MarginError::WrongVault
+    );
+    require_keys_eq!(
+        ctx.accounts.insurance_vault.key(),
+        exchange.insurance_vault,
+        MarginError::WrongInsuranceVault
+    );
+    let mut liquidatee = ctx.accounts.liquidatee.load_mut()?;
+    let mut liquidator = ctx.accounts.liquidator.load_mut()?;
+    require_keys_neq!(liquidator.owner, liquidatee.owner, MarginError::SelfLiquidation);
+    require!(
+        liquidator.is_owner_or_delegate(&ctx.accounts.liquidator_authority.key()),
+        MarginError::NotOwnerOrDelegate
+    );
+    exchange.sync_quote(&mut liquidatee)?;
+    exchange.sync_quote(&mut liquidator)?;
+
+    let target_underlying = match args.target {
+        LiquidationTarget::Position { underlying, .. } => underlying,
+        LiquidationTarget::Collateral { asset } => {
+            let asset = exchange.collateral_asset(asset as usize)?;
+            require!(asset.underlying != NO_UNDERLYING, MarginError::NothingToLiquidate);
+            asset.underlying
+        }
+    };
+    require!(
+        (target_underlying as usize) < MAX_UNDERLYINGS,
+        MarginError::UnknownUnderlying
+    );
+    let collateral_underlying = |i: usize| exchange.collateral[i].underlying;
+    let mask = liquidatee.underlying_mask(collateral_underlying)
+        | liquidator.underlying_mask(collateral_underlying)
+        | (1 << target_underlying);
+    let markets = MarketSet::load(
+        ctx.program_id,
+        &exchange,
+        &ctx.accounts.exchange.key(),
+        mask,
+        ctx.remaining_accounts,
+        ActionClass::Liquidation,
+        now,
+    )?;
+    let before = markets.evaluate(&exchange, &liquidatee, now)?;
+    let health_before = before.health()?;
+    require!(health_before < I80F48::ZERO, MarginError::NotLiquidatable);
+    if liquidatee.in_liquidation == 0 {
+        liquidatee.in_liquidation = 1;
+        liquidatee.liquidation_started_at = now;
+    }
+    let rate = fee_rate(&exchange.params, liquidatee.liquidation_started_at, now);
+    let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+    let quotes_before = (liquidatee.quote(), liquidator.quote());
+    let market = *markets.market(target_underlying)?;
+    let spot = market.price.price;
+
+    let (quantity, mark, fee_base_e12, closes_out) = match args.target {
+        LiquidationTarget::Position { underlying, instrument } => {
+            let held = liquidatee
+                .positions
+                .iter()
+                .find(|p| p.is_active() && p.underlying == underlying && p.instrument == instrument)
+                .map(|p| p.quantity)
+                .ok_or(MarginError::NothingToLiquidate)?;
+            let entry = *markets.instrument(underlying, instrument)?;
+            let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
+            let (quantity, closes_out) = step_size(
+                held.unsigned_abs(),
+                args.quantity,
+                &exchange.params,
+                |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
+            )?;
+            let mark = mark_price(&exchange, &market, &entry, now)?;
+            let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
+            let taken = if held > 0 { signed } else { -signed };
+            let is_future = entry.kind == instrument_kind::FUTURE;
+            liquidatee.apply_fill(underlying, instrument, is_future, entry.contract_size, -taken, mark, quote_decimals)?;
+            liquidator.apply_fill(underlying, instrument, is_future, entry.contract_size, taken, mark, quote_decimals)?;
+            if !is_future {
+                // The option changes hands at its mark: the side that receives a long pays.
+                let premium = quote_ceil(
+                    i128::from(mark) * i128::from(quantity) * i128::from(entry.contract_size),
+                    quote_decimals,
+                )?;
+                let (payer, payee) = if held > 0 {
+                    (&mut liquidator, &mut liquidatee)
+                } else {
+                    (&mut liquidatee, &mut liquidator)
+                };
+                payer.add_quote(-premium)?;
+                payee.add_quote(premium)?;
+            }
+            (quantity, mark, unit_value_e12 * i128::from(quantity), closes_out)
+        }
+        LiquidationTarget::Collateral { asset } => {
+            let index = asset as usize;
+            let decimals = exchange.collateral[index].decimals;
+            let held = u64::try_from(liquidatee.balances[index]).unwrap_or(0);
+            require!(held > 0, MarginError::NothingToLiquidate);
+            let value_e12 = |amount: u64| -> Result<i128> {
+                (i128::from(amount) * i128::from(spot) * 1_000_000)
+                    .checked_div(10i128.pow(u32::from(decimals)))
+                    .ok_or_else(|| error!(MarginError::MathOverflow))
+            };
+            let (quantity, closes_out) = step_size(held, args.quantity, &exchange.params, |left| {
+                quote_floor(value_e12(left)?, quote_decimals)
+            })?;
+            let value = quote_floor(value_e12(quantity)?, quote_decimals)?;
+            liquidatee.debit(index, quantity)?;
+            liquidator.credit(index, quantity)?;
+            liquidatee.add_quote(value)?;
+            liquidator.add_quote(-value)?;
+            (quantity, spot, value_e12(quantity)?, closes_out)
+        }
+    };
+
+    // The fee, rounded up, is paid by the liquidatee; the insurance share (rounded down) goes
+    // to the insurance fund, the rest to the liquidator.
+    let fee = quote_ceil(
+        fee_base_e12
+            .checked_mul(i128::from(rate))
+            .ok_or(MarginError::MathOverflow)?
+            / i128::from(PPM),
+        quote_decimals,
+    )?;
+    let insurance_fee = i64::try_from(
+        i128::from(fee) * i128::from(exchange.params.insurance_fee_share) / i128::from(PPM),
+    )
+    .map_err(|_| MarginError::MathOverflow)?;
+    liquidatee.add_quote(-fee)?;
+    liquidator.add_quote(fee - insurance_fee)?;
+    exchange.track_quote_credit(quotes_before.0, liquidatee.quote())?;
+    exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
+
+    let after = markets.evaluate(&exchange, &liquidatee, now)?;
+    let health_after = after.health()?;
+    require!(health_after > health_before, MarginError::LiquidationWorsensHealth);
+    if !closes_out {
+        check_not_over(&exchange.params, &before, &after, quantity)?;
+    }
+    let liquidator_state = markets.evaluate(&exchange, &liquidator, now)?;
+    require!(liquidator_state.meets_initial(), MarginError::InitialMarginNotMet);
+    let recovered = health_after >= I80F48::ZERO;
+    if recovered {
+        liquidatee.in_liquidation = 0;
+        liquidatee.liquidation_started_at = 0;
+    }
+
+    let insurance_amount = insurance_fee.unsigned_abs();
+    exchange.insurance_balance = exchange
+        .insurance_balance
+        .checked_add(insurance_amount)
+        .ok_or(MarginError::MathOverflow)?;
+    let quote_asset = &mut exchange.collateral[QUOTE_ASSET_INDEX];
+    quote_asset.total_deposits = quote_asset
+        .total_deposits
+        .checked_sub(insurance_amount)
+        .ok_or(MarginError::MathOverflow)?;
+    let (creator, bump) = (exchange.creator, exchange.bump);
+    let (target, underlying, instrument, asset) = match args.target {
+        LiquidationTarget::Position { underlying, instrument } => (0, underlying, instrument, 0),
+        LiquidationTarget::Collateral { asset } => (1, target_underlying, 0, asset),
+    };
+    let event = LiquidationStep {
+        liquidatee: ctx.accounts.liquidatee.key(),
+        liquidator: ctx.accounts.liquidator.key(),
+        target,
+        underlying,
+        instrument,
+        asset,
+        quantity,
+        mark,
+        fee_rate: rate,
+        fee,
+        insurance_fee,
+        health_before: math::to_native_floor(health_before, quote_decimals)?,
+        health_after: math::to_native_floor(health_after, quote_decimals)?,
+        recovered,
+    };
+    drop(exchange);
+    drop(liquidatee);
+    drop(liquidator);
+
+    if insurance_amount > 0 {
+        let seeds: &[&[u8]] = &[EXCHANGE_SEED, creator.as_ref(), &[bump]];
+        token::transfer(
+            CpiContext::new_with_signer(
+                ctx.accounts.token_program.key(),
+                Transfer {
+                    from: ctx.accounts.quote_vault.to_account_info(),
+                    to: ctx.accounts.insurance_vault.to_account_info(),
+                    authority: ctx.accounts.exchange.to_account_info(),
+                },
+                &[seeds],
+            ),
+            insurance_amount,
+        )?;
+    }
+    emit!(event);
+    Ok(())
+}
+
+/// The size of one step: at most `liquidation_max_fraction` of what is held (at least one
+/// unit), unless what would be left is dust (worth less than `dust_value`), in which case the
+/// whole holding is taken. Returns (quantity, closes out).
+fn step_size(
+    held: u64,
+    requested: u64,
+    params: &RiskParameters,
+    value_of: impl Fn(u64) -> Result<i64>,
+) -> Result<(u64, bool)> {
+    require!(requested <= held, MarginError::LiquidationTooLarge);
+    let left = held - requested;
+    if left == 0 || value_of(left)? < i64::try_from(params.dust_value).unwrap_or(i64::MAX) {
+        return Ok((held, true));
+    }
+    let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
+    let cap = u64::try_from(cap.div_ceil(u128::from(PPM))).unwrap_or(u64::MAX).max(1);
+    require!(requested <= cap, MarginError::LiquidationTooLarge);
+    Ok((requested, false))
+}
+
+/// Over-liquidation: a step may not carry the account past its margin target (maintenance
+/// plus `liquidation_buffer`) by more than its last unit does. With the excess over target
+/// before (negative) and after, the step may be at most the linear share that reaches the
+/// target, rounded up to a whole unit.
+fn check_not_over(
+    params: &RiskParameters,
+    before: &MarginState,
+    after: &MarginState,
+    quantity: u64,
+) -> Result<()> {
+    let target = I80F48::ONE.add_or_err(math::from_ppm(params.liquidation_buffer)?)?;
+    let excess_before = before
+        .equity
+        .sub_or_err(before.maintenance_margin().mul_or_err(target)?)?;
+    let excess_after = after
+        .equity
+        .sub_or_err(after.maintenance_margin().mul_or_err(target)?)?;
+    if excess_after <= I80F48::ZERO || quantity <= 1 {
+        return Ok(());
+    }
+    let gained = excess_after.sub_or_err(excess_before)?;
+    let needed = I80F48::ZERO.sub_or_err(excess_before)?.max(I80F48::ZERO);
+    let allowed = I80F48::from_num(quantity)
+        .mul_or_err(needed)?
+        .checked_div(gained)
+        .ok_or(MarginError::MathOverflow)?
+        .ceil();
+    require!(
+        I80F48::from_num(quantity) <= allowed,
+        MarginError::OverLiquidation
+    );
+    Ok(())
+}
+
+/// Mark of an instrument per unit of underlying, USD `expo = -6`: spot for futures,
+/// Black-Scholes at the pricing volatility for options (rounded to nearest).
+fn mark_price(exchange: &Exchange, market: &crate::margin::Market, instrument: &Instrument, now: i64) -> Result<u64> {
+    if instrument.kind == instrument_kind::FUTURE {
+        return Ok(market.price.price);
+    }
+    let kind = if instrument.kind == instrument_kind::CALL {
+        risk::Kind::Call
+    } else {
+        risk::Kind::Put
+    };
+    let greeks = risk::black_scholes(
+        kind,
+        market.params.spot,
+        math::from_ppm(instrument.strike)?,
+        math::from_ppm_signed(exchange.params.rate)?,
+        market.params.vol,
+        years_until(instrument.expiry, now)?,
+    )
+    .map_err(MarginError::from)?;
+    greeks
+        .price
+        .checked_mul(I80F48::from_num(PPM))
+        .and_then(|v| v.round().checked_to_num::<u64>())
+        .ok_or_else(|| error!(MarginError::MathOverflow))
+}

@@ -1,0 +1,93 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{self, Token, TokenAccount, Transfer};
+
+use crate::error::MarginError;
+use crate::events::BankruptcyResolved;
+use crate::state::*;
+
+#[derive(Accounts)]
+pub struct ResolveBankruptcy<'info> {
+    #[account(mut)]
+    pub exchange: AccountLoader<'info, Exchange>,
+    #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
+    pub margin_account: AccountLoader<'info, MarginAccount>,
+    #[account(mut)]
+    pub quote_vault: Account<'info, TokenAccount>,
+    #[account(mut)]
+    pub insurance_vault: Account<'info, TokenAccount>,
+    pub token_program: Program<'info, Token>,
+}
+
+/// Permissionless: an account left with no positions, no collateral and a negative quote
+/// balance is made whole, first from the insurance fund, then by lowering the quote loss index
+/// so every positive quote balance bears its share (rounded so the vault is never short).
+pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
+    let mut exchange = ctx.accounts.exchange.load_mut()?;
+    require_keys_eq!(
+        ctx.accounts.quote_vault.key(),
+        exchange.collateral[QUOTE_ASSET_INDEX].vault,
+        MarginError::WrongVault
+    );
+    require_keys_eq!(
+        ctx.accounts.insurance_vault.key(),
+        exchange.insurance_vault,
+        MarginError::WrongInsuranceVault
+    );
+    let mut account = ctx.accounts.margin_account.load_mut()?;
+    exchange.sync_quote(&mut account)?;
+    require!(
+        account.positions.iter().all(|p| !p.is_active())
+            && account.balances[1..].iter().all(|b| *b == 0)
+            && account.quote() < 0,
+        MarginError::NotBankrupt
+    );
+    let debt = account.quote().unsigned_abs();
+    let insurance_paid = debt.min(exchange.insurance_balance);
+    exchange.insurance_balance -= insurance_paid;
+    let quote_asset = &mut exchange.collateral[QUOTE_ASSET_INDEX];
+    quote_asset.total_deposits = quote_asset
+        .total_deposits
+        .checked_add(insurance_paid)
+        .ok_or(MarginError::MathOverflow)?;
+
+    // What the fund cannot pay is socialised: index x (S - r) / S, rounded down.
+    let remainder = debt - insurance_paid;
+    let socialised = remainder.min(exchange.total_quote_credit);
+    if socialised > 0 {
+        let credit = u128::from(exchange.total_quote_credit);
+        let index = u128::from(exchange.quote_loss_index) * (credit - u128::from(socialised)) / credit;
+        exchange.quote_loss_index = u64::try_from(index).map_err(|_| MarginError::MathOverflow)?;
+        exchange.total_quote_credit -= socialised;
+    }
+    account.balances[QUOTE_ASSET_INDEX] = 0;
+    account.in_liquidation = 0;
+    account.liquidation_started_at = 0;
+    let event = BankruptcyResolved {
+        margin_account: ctx.accounts.margin_account.key(),
+        debt,
+        insurance_paid,
+        socialised,
+        quote_loss_index: exchange.quote_loss_index,
+    };
+    let (creator, bump) = (exchange.creator, exchange.bump);
+    drop(exchange);
+    drop(account);
+
+    if insurance_paid > 0 {
+        let seeds: &[&[u8]] = &[EXCHANGE_SEED, creator.as_ref(), &[bump]];
+        token::transfer(
+            CpiContext::new_with_signer(
+                ctx.accounts.token_program.key(),
+                Transfer {
+                    from: ctx.accounts.insurance_vault.to_account_info(),
+                    to: ctx.accounts.quote_vault.to_account_info(),
+                    authority: ctx.accounts.exchange.to_account_info(),
+                },
+                &[seeds],
+            ),
+            insurance_paid,
+        )?;
+    }
+    emit!(event);
+    Ok(())
+}
