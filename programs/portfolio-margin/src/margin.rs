@@ -8,6 +8,10 @@
 //! `Underlying[u]`, then `Underlying[u].oracle`. Nothing else. A missing pair is
 //! `MissingRemainingAccount`, a surplus account `ExtraRemainingAccount`, a wrong, duplicated or
 //! out-of-order account `WrongRemainingAccount`.
+//!
+//! Instructions over two accounts (`trade`, `liquidate`) use the union of both accounts'
+//! underlyings as they are before the instruction, plus the traded or liquidated one;
+//! `withdraw` uses the account as it is after the withdrawal.
 
 use anchor_lang::prelude::*;
 use risk::I80F48;

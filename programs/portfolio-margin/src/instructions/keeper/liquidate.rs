@@ -51,7 +51,7 @@ pub fn fee_rate(params: &RiskParameters, started_at: i64, now: i64) -> u64 {
 
 /// Permissionless partial liquidation of an account whose equity is below its maintenance
 /// margin. `remaining_accounts`: the margin check's order for the union of both accounts'
-/// underlyings after the step (which includes the target's).
+/// underlyings as they are before the step, plus the target's.
 pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     require!(args.quantity > 0, MarginError::ZeroAmount);

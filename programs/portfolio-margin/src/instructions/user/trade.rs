@@ -36,7 +36,7 @@ pub struct Trade<'info> {
 
 /// A bilateral fill of one listed instrument between two margin accounts of one exchange.
 /// `remaining_accounts`: the margin check's order for the union of both accounts'
-/// underlyings after the trade (which includes the traded one).
+/// underlyings as they are before the trade, plus the traded one.
 pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     require!(args.quantity != 0, MarginError::ZeroQuantity);

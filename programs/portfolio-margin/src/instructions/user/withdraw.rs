@@ -48,15 +48,15 @@ pub fn withdraw<'info>(
         require_keys_eq!(collateral.vault, ctx.accounts.vault.key(), MarginError::WrongVault);
         let mut account = ctx.accounts.margin_account.load_mut()?;
         require!(account.in_liquidation == 0, MarginError::AccountInLiquidation);
+        exchange.sync_quote(&mut account)?;
+        let quote_before = account.quote();
+        account.debit(index, amount)?;
+        exchange.track_quote_credit(quote_before, account.quote())?;
         let collateral = &mut exchange.collateral[index];
         collateral.total_deposits = collateral
             .total_deposits
             .checked_sub(amount)
             .ok_or(MarginError::MathOverflow)?;
-        exchange.sync_quote(&mut account)?;
-        let quote_before = account.quote();
-        account.debit(index, amount)?;
-        exchange.track_quote_credit(quote_before, account.quote())?;
         (account.balances[index], (exchange.creator, exchange.bump))
     };
 
