@@ -231,3 +231,48 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     assert!(claims <= i128::from(vault), "claims {claims} > vault {vault}");
     assert!(i128::from(vault) - claims <= 10, "rounding dust only: {}", i128::from(vault) - claims);
 }
+
+#[tokio::test]
+async fn maximum_account_liquidates_in_one_transaction() {
+    let mut env = Env::new().await;
+    let max = env.max_account().await;
+    let (report, _) = env.margin_report(&max.account).await.unwrap();
+    assert_eq!(report.underlyings.len(), MAX_UNDERLYINGS);
+    // Withdraw the quote down to initial margin (or to zero), then let every underlying fall 25%.
+    let state = env.load::<MarginAccount>(&max.account).await;
+    let free = (report.initial_equity - report.initial_margin).clamp(0, state.balances[0]) as u64;
+    env.withdraw(&max.trader, &max.account, 0, free).await.unwrap();
+    for u in 0..MAX_UNDERLYINGS {
+        env.set_price(u, 112_50000000).await;
+    }
+    let (report, _) = env.margin_report(&max.account).await.unwrap();
+    assert!(report.health < 0, "health {}", report.health);
+
+    let (keeper, keeper_account) = env.funded_account(1_000_000).await;
+    let target = LiquidationTarget::Position { underlying: 7, instrument: 0 };
+    let remaining = env.liquidation_accounts(&keeper_account, &max.account, target).await;
+    let instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &max.account, target, 1, &remaining);
+    // Transaction limits: 1,232 bytes and 64 account locks, without a lookup table.
+    let payer = env.payer();
+    let blockhash = env.ctx.banks_client.get_latest_blockhash().await.unwrap();
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[compute_limit(1_400_000), instruction.clone()],
+        Some(&payer.pubkey()),
+        &[&payer, &keeper.keypair],
+        blockhash,
+    );
+    let size = bincode_size(&tx);
+    let accounts = tx.message.account_keys.len();
+    println!("liquidate on the maximum account: {size} bytes, {accounts} accounts");
+    assert!(size <= 1232, "transaction of {size} bytes");
+    assert!(accounts <= 64);
+    env.send(&[instruction], &[&keeper.keypair]).await.unwrap();
+    let state = env.load::<MarginAccount>(&max.account).await;
+    assert_eq!(state.positions.iter().filter(|p| p.is_active()).count(), MAX_POSITIONS - 1);
+}
+
+fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
+    // Wire size: signatures (short-vec + 64 each) + message.
+    let message = tx.message.serialize();
+    1 + tx.signatures.len() * 64 + message.len()
+}
