@@ -132,6 +132,7 @@ pub struct UnderlyingScenarios {
 
 impl UnderlyingScenarios {
     /// Validates `params` and `underlying` and prepares the grid (25 `ln`, 4 divisions).
+    #[inline(never)]
     pub fn new(params: &Params, underlying: &Underlying) -> Result<Self, RiskError> {
         params.validate()?;
         underlying.validate(params)?;
@@ -168,6 +169,7 @@ impl UnderlyingScenarios {
     }
 
     /// The unit risk array of one instrument on this underlying.
+    #[inline(never)]
     pub fn risk_array(
         &self,
         kind: Kind,

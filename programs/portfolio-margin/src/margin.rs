@@ -39,7 +39,7 @@ pub struct MarketSet {
     pub markets: Vec<Market>,
     /// `local[u]` is the position of underlying `u` in `markets`, or `u8::MAX`.
     pub local: [u8; MAX_UNDERLYINGS],
-    pub correlation: risk::Correlation,
+    pub correlation: Box<risk::Correlation>,
     /// Instruments of the loaded underlyings: (underlying, instrument index) -> instrument copy.
     pub instruments: Vec<(u8, u8, Instrument)>,
 }
@@ -47,7 +47,7 @@ pub struct MarketSet {
 /// The result of a margin check, in USD (`I80F48`) and in quote native units.
 #[derive(Clone, Debug)]
 pub struct MarginState {
-    pub report: risk::Report,
+    pub report: Box<risk::Report>,
     /// Equity at oracle prices, collateral after haircut.
     pub equity: I80F48,
     /// Equity for initial margin: assets at min(price, EMA), liabilities at max(price, EMA).
@@ -98,7 +98,7 @@ impl MarketSet {
         let mut markets = Vec::with_capacity(needed);
         let mut local = [u8::MAX; MAX_UNDERLYINGS];
         let mut instruments = Vec::new();
-        let mut rows = [[0i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
+        let mut rows: Vec<[i64; MAX_UNDERLYINGS]> = Vec::with_capacity(needed);
         let mut cursor = remaining.iter();
         for u in (0..MAX_UNDERLYINGS).filter(|u| mask & (1 << u) != 0) {
             let (Some(underlying_info), Some(oracle_info)) = (cursor.next(), cursor.next()) else {
@@ -135,7 +135,7 @@ impl MarketSet {
                 vol_shock: math::from_ppm(underlying.vol_shock)?,
             };
             local[u] = u8::try_from(markets.len()).map_err(|_| MarginError::MathOverflow)?;
-            rows[markets.len()] = underlying.correlation;
+            rows.push(underlying.correlation);
             markets.push(Market {
                 index: u as u8,
                 price,
@@ -261,8 +261,7 @@ impl MarketSet {
         }
 
         let underlyings: Vec<risk::Underlying> = self.markets.iter().map(|m| m.params).collect();
-        let report = risk::report(&params, &underlyings, &self.correlation, &positions)
-            .map_err(MarginError::from)?;
+        let report = run_report(&params, &underlyings, &self.correlation, &positions)?;
         // The engine's per-underlying value holds spot at q*S and options at their value;
         // futures are 0 there (their P&L is added above). Spot is already in equity after
         // haircut, so only the option values are added here.
@@ -322,19 +321,33 @@ pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
     .map_err(|e| error!(MarginError::from(e)))
 }
 
-fn correlation_of(
-    markets: &[Market],
-    rows: &[[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS],
-) -> Result<risk::Correlation> {
+/// The engine in its own frame, its report moved to the heap (SBF frames are 4 KiB).
+#[inline(never)]
+fn run_report(
+    params: &risk::Params,
+    underlyings: &[risk::Underlying],
+    correlation: &risk::Correlation,
+    positions: &[risk::Position],
+) -> Result<Box<risk::Report>> {
+    Ok(Box::new(
+        risk::report(params, underlyings, correlation, positions).map_err(MarginError::from)?,
+    ))
+}
+
+/// The correlation matrix of the loaded underlyings, from each one's stored row.
+#[inline(never)]
+fn correlation_of(markets: &[Market], rows: &[[i64; MAX_UNDERLYINGS]]) -> Result<Box<risk::Correlation>> {
     let n = markets.len();
     if n == 0 {
-        return Ok(risk::Correlation::identity(0));
+        return Ok(Box::new(risk::Correlation::identity(0)));
     }
-    let mut flat = [I80F48::ZERO; MAX_UNDERLYINGS * MAX_UNDERLYINGS];
-    for (i, row) in rows.iter().enumerate().take(n) {
-        for (j, market) in markets.iter().enumerate() {
-            flat[i * n + j] = math::from_ppm_signed(row[market.index as usize])?;
+    let mut flat = Vec::with_capacity(n * n);
+    for row in rows.iter().take(n) {
+        for market in markets.iter() {
+            flat.push(math::from_ppm_signed(row[market.index as usize])?);
         }
     }
-    risk::Correlation::new(n, &flat[..n * n]).map_err(|e| error!(MarginError::from(e)))
+    Ok(Box::new(
+        risk::Correlation::new(n, &flat).map_err(|e| error!(MarginError::from(e)))?,
+    ))
 }

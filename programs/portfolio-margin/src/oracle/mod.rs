@@ -35,6 +35,7 @@ pub(crate) struct RawPrice {
 }
 
 /// Reads and validates the oracle configured for `underlying`, with the limits of one action class.
+#[inline(never)]
 pub fn read_price(
     oracle: &AccountInfo,
     underlying: &Underlying,
