@@ -44,7 +44,10 @@ pub fn custom_code(result: &Result<(), BanksClientError>) -> Option<u32> {
     use solana_program_test::BanksClientError as E;
     use solana_transaction::TransactionError;
     match result {
-        Err(E::TransactionError(TransactionError::InstructionError(_, InstructionError::Custom(c))))
+        Err(E::TransactionError(TransactionError::InstructionError(
+            _,
+            InstructionError::Custom(c),
+        )))
         | Err(E::SimulationError {
             err: TransactionError::InstructionError(_, InstructionError::Custom(c)),
             ..
@@ -141,7 +144,12 @@ pub fn underlying_pda(exchange: &Pubkey, index: u8) -> Pubkey {
 }
 pub fn margin_pda(exchange: &Pubkey, owner: &Pubkey, account_id: u32) -> Pubkey {
     Pubkey::find_program_address(
-        &[MARGIN_SEED, exchange.as_ref(), owner.as_ref(), &account_id.to_le_bytes()],
+        &[
+            MARGIN_SEED,
+            exchange.as_ref(),
+            owner.as_ref(),
+            &account_id.to_le_bytes(),
+        ],
         &PROGRAM_ID,
     )
     .0
@@ -216,7 +224,9 @@ impl Env {
             },
         );
         let admin_kp = env.admin.insecure_clone();
-        env.send(&[instruction], &[&admin_kp]).await.expect("initialize_exchange");
+        env.send(&[instruction], &[&admin_kp])
+            .await
+            .expect("initialize_exchange");
         env.assets.push(AssetInfo {
             index: 0,
             mint: quote_mint,
@@ -243,7 +253,12 @@ impl Env {
         let payer = self.payer();
         let mut keys: Vec<&Keypair> = vec![&payer];
         keys.extend_from_slice(signers);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.expect("blockhash");
+        let blockhash = self
+            .ctx
+            .banks_client
+            .get_latest_blockhash()
+            .await
+            .expect("blockhash");
         let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
         self.ctx.banks_client.process_transaction(tx).await
     }
@@ -260,14 +275,27 @@ impl Env {
         let payer = self.payer();
         let mut keys: Vec<&Keypair> = vec![&payer];
         keys.extend_from_slice(signers);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await.expect("blockhash");
+        let blockhash = self
+            .ctx
+            .banks_client
+            .get_latest_blockhash()
+            .await
+            .expect("blockhash");
         let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
         let sim = self.ctx.banks_client.simulate_transaction(tx).await?;
         if let Some(Err(err)) = sim.result {
             return Err(BanksClientError::SimulationError {
                 err,
-                logs: sim.simulation_details.as_ref().map(|d| d.logs.clone()).unwrap_or_default(),
-                units_consumed: sim.simulation_details.as_ref().map(|d| d.units_consumed).unwrap_or(0),
+                logs: sim
+                    .simulation_details
+                    .as_ref()
+                    .map(|d| d.logs.clone())
+                    .unwrap_or_default(),
+                units_consumed: sim
+                    .simulation_details
+                    .as_ref()
+                    .map(|d| d.units_consumed)
+                    .unwrap_or(0),
                 return_data: None,
             });
         }
@@ -278,7 +306,8 @@ impl Env {
 
     pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
         let payer = self.payer();
-        let transfer = solana_system_interface::instruction::transfer(&payer.pubkey(), to, lamports);
+        let transfer =
+            solana_system_interface::instruction::transfer(&payer.pubkey(), to, lamports);
         self.send(&[transfer], &[]).await.expect("airdrop");
     }
 
@@ -287,7 +316,11 @@ impl Env {
     }
 
     pub async fn clock(&mut self) -> Clock {
-        self.ctx.banks_client.get_sysvar::<Clock>().await.expect("clock")
+        self.ctx
+            .banks_client
+            .get_sysvar::<Clock>()
+            .await
+            .expect("clock")
     }
 
     /// Moves the cluster clock forward by `seconds` (oracles are not touched).
@@ -317,7 +350,9 @@ impl Env {
             decimals,
         )
         .expect("initialize_mint2");
-        self.send(&[create, init], &[&mint]).await.expect("create mint");
+        self.send(&[create, init], &[&mint])
+            .await
+            .expect("create mint");
         mint.pubkey()
     }
 
@@ -333,10 +368,16 @@ impl Env {
             space as u64,
             &spl_token::ID,
         );
-        let init =
-            spl_token::instruction::initialize_account3(&spl_token::ID, &account.pubkey(), mint, owner)
-                .expect("initialize_account3");
-        self.send(&[create, init], &[&account]).await.expect("create token account");
+        let init = spl_token::instruction::initialize_account3(
+            &spl_token::ID,
+            &account.pubkey(),
+            mint,
+            owner,
+        )
+        .expect("initialize_account3");
+        self.send(&[create, init], &[&account])
+            .await
+            .expect("create token account");
         account.pubkey()
     }
 
@@ -356,11 +397,17 @@ impl Env {
 
     pub async fn token_balance(&mut self, account: &Pubkey) -> u64 {
         let data = self.account(account).await.expect("token account").data;
-        spl_token::state::Account::unpack(&data).expect("token account").amount
+        spl_token::state::Account::unpack(&data)
+            .expect("token account")
+            .amount
     }
 
     pub async fn account(&mut self, key: &Pubkey) -> Option<Account> {
-        self.ctx.banks_client.get_account(*key).await.expect("get_account")
+        self.ctx
+            .banks_client
+            .get_account(*key)
+            .await
+            .expect("get_account")
     }
 
     /// Raw state of several accounts, to assert that a failed instruction changed nothing.
@@ -428,7 +475,9 @@ impl Env {
         self.write_oracle(index as usize);
         let instruction = self.ix_add_underlying(label, &info, params);
         let admin = self.admin.insecure_clone();
-        self.send(&[instruction], &[&admin]).await.expect("add_underlying");
+        self.send(&[instruction], &[&admin])
+            .await
+            .expect("add_underlying");
         info
     }
 
@@ -459,12 +508,19 @@ impl Env {
     }
 
     /// Adds a collateral asset priced by `underlying`, with a fresh mint of `decimals`.
-    pub async fn add_collateral(&mut self, underlying: u8, decimals: u8, haircut: HaircutArgs) -> AssetInfo {
+    pub async fn add_collateral(
+        &mut self,
+        underlying: u8,
+        decimals: u8,
+        haircut: HaircutArgs,
+    ) -> AssetInfo {
         let mint = self.create_mint(decimals).await;
         let vault = vault_pda(&self.exchange, &mint);
         let instruction = self.ix_add_collateral(mint, underlying, haircut);
         let admin = self.admin.insecure_clone();
-        self.send(&[instruction], &[&admin]).await.expect("add_collateral_asset");
+        self.send(&[instruction], &[&admin])
+            .await
+            .expect("add_collateral_asset");
         let info = AssetInfo {
             index: self.assets.len() as u8,
             mint,
@@ -475,7 +531,12 @@ impl Env {
         info
     }
 
-    pub fn ix_add_collateral(&self, mint: Pubkey, underlying: u8, haircut: HaircutArgs) -> Instruction {
+    pub fn ix_add_collateral(
+        &self,
+        mint: Pubkey,
+        underlying: u8,
+        haircut: HaircutArgs,
+    ) -> Instruction {
         ix(
             portfolio_margin::accounts::AddCollateralAsset {
                 admin: self.admin.pubkey(),
@@ -508,7 +569,9 @@ impl Env {
             portfolio_margin::instruction::ListInstrument { args },
         );
         let admin = self.admin.insecure_clone();
-        self.send(&[instruction], &[&admin]).await.expect("list_instrument");
+        self.send(&[instruction], &[&admin])
+            .await
+            .expect("list_instrument");
         before
     }
 
@@ -519,12 +582,17 @@ impl Env {
         self.airdrop(&keypair.pubkey(), 10_000_000_000).await;
         let mut accounts = Vec::new();
         for asset in self.assets.clone() {
-            let account = self.create_token_account(&asset.mint, &keypair.pubkey()).await;
+            let account = self
+                .create_token_account(&asset.mint, &keypair.pubkey())
+                .await;
             let amount = tokens * 10u64.pow(u32::from(asset.decimals));
             self.mint_to(&asset.mint, &account, amount).await;
             accounts.push(account);
         }
-        Trader { keypair, tokens: accounts }
+        Trader {
+            keypair,
+            tokens: accounts,
+        }
     }
 
     pub fn ix_create_account(&self, owner: &Pubkey, account_id: u32) -> Instruction {
@@ -541,17 +609,29 @@ impl Env {
 
     pub async fn create_account(&mut self, trader: &Trader, account_id: u32) -> Pubkey {
         let instruction = self.ix_create_account(&trader.key(), account_id);
-        self.send(&[instruction], &[&trader.keypair]).await.expect("create_margin_account");
+        self.send(&[instruction], &[&trader.keypair])
+            .await
+            .expect("create_margin_account");
         margin_pda(&self.exchange, &trader.key(), account_id)
     }
 
     /// A known asset, or the quote's accounts for an index the exchange does not have (so
     /// tests can send an unknown index and see the program refuse it).
     fn asset_or_quote(&self, asset: u8) -> AssetInfo {
-        self.assets.get(asset as usize).copied().unwrap_or(self.assets[0])
+        self.assets
+            .get(asset as usize)
+            .copied()
+            .unwrap_or(self.assets[0])
     }
 
-    pub fn ix_deposit(&self, authority: &Pubkey, margin_account: &Pubkey, source: &Pubkey, asset: u8, amount: u64) -> Instruction {
+    pub fn ix_deposit(
+        &self,
+        authority: &Pubkey,
+        margin_account: &Pubkey,
+        source: &Pubkey,
+        asset: u8,
+        amount: u64,
+    ) -> Instruction {
         let info = self.asset_or_quote(asset);
         ix(
             portfolio_margin::accounts::Deposit {
@@ -567,8 +647,18 @@ impl Env {
         )
     }
 
-    pub async fn deposit(&mut self, trader: &Trader, margin_account: &Pubkey, asset: u8, amount: u64) -> Result<(), BanksClientError> {
-        let source = trader.tokens.get(asset as usize).copied().unwrap_or(trader.tokens[0]);
+    pub async fn deposit(
+        &mut self,
+        trader: &Trader,
+        margin_account: &Pubkey,
+        asset: u8,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
+        let source = trader
+            .tokens
+            .get(asset as usize)
+            .copied()
+            .unwrap_or(trader.tokens[0]);
         let instruction = self.ix_deposit(&trader.key(), margin_account, &source, asset, amount);
         self.send(&[instruction], &[&trader.keypair]).await
     }
@@ -583,14 +673,26 @@ impl Env {
 
     pub fn remaining_for_mask(&self, mask: u8) -> Vec<AccountMeta> {
         let mut metas = Vec::new();
-        for info in self.underlyings.iter().filter(|u| mask & (1 << u.index) != 0) {
+        for info in self
+            .underlyings
+            .iter()
+            .filter(|u| mask & (1 << u.index) != 0)
+        {
             metas.push(AccountMeta::new_readonly(info.key, false));
             metas.push(AccountMeta::new_readonly(info.oracle, false));
         }
         metas
     }
 
-    pub fn ix_withdraw(&self, owner: &Pubkey, margin_account: &Pubkey, destination: &Pubkey, asset: u8, amount: u64, remaining: &[AccountMeta]) -> Instruction {
+    pub fn ix_withdraw(
+        &self,
+        owner: &Pubkey,
+        margin_account: &Pubkey,
+        destination: &Pubkey,
+        asset: u8,
+        amount: u64,
+        remaining: &[AccountMeta],
+    ) -> Instruction {
         let info = self.asset_or_quote(asset);
         with_remaining(
             ix(
@@ -610,19 +712,43 @@ impl Env {
     }
 
     /// Withdraws with the remaining accounts the account will need after the withdrawal.
-    pub async fn withdraw(&mut self, trader: &Trader, margin_account: &Pubkey, asset: u8, amount: u64) -> Result<(), BanksClientError> {
+    pub async fn withdraw(
+        &mut self,
+        trader: &Trader,
+        margin_account: &Pubkey,
+        asset: u8,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
         let mut account = self.load::<MarginAccount>(margin_account).await;
         if let Some(balance) = account.balances.get_mut(asset as usize) {
-            *balance = balance.saturating_sub(i64::try_from(amount).unwrap_or(i64::MAX)).max(0);
+            *balance = balance
+                .saturating_sub(i64::try_from(amount).unwrap_or(i64::MAX))
+                .max(0);
         }
         let exchange = self.exchange_state().await;
-        let remaining = self.remaining_for_mask(account.underlying_mask(|i| exchange.collateral[i].underlying));
-        let destination = trader.tokens.get(asset as usize).copied().unwrap_or(trader.tokens[0]);
-        let instruction = self.ix_withdraw(&trader.key(), margin_account, &destination, asset, amount, &remaining);
+        let remaining =
+            self.remaining_for_mask(account.underlying_mask(|i| exchange.collateral[i].underlying));
+        let destination = trader
+            .tokens
+            .get(asset as usize)
+            .copied()
+            .unwrap_or(trader.tokens[0]);
+        let instruction = self.ix_withdraw(
+            &trader.key(),
+            margin_account,
+            &destination,
+            asset,
+            amount,
+            &remaining,
+        );
         self.send(&[instruction], &[&trader.keypair]).await
     }
 
-    pub fn ix_margin_report(&self, margin_account: &Pubkey, remaining: &[AccountMeta]) -> Instruction {
+    pub fn ix_margin_report(
+        &self,
+        margin_account: &Pubkey,
+        remaining: &[AccountMeta],
+    ) -> Instruction {
         with_remaining(
             ix(
                 portfolio_margin::accounts::MarginReportAccounts {
@@ -638,7 +764,10 @@ impl Env {
     /// Simulates `margin_report` and decodes its return data. The native build's syscall
     /// stubs do not carry return data, so there (after the same simulation has succeeded) the
     /// report is computed in-process by the program's own margin code on the fetched accounts.
-    pub async fn margin_report(&mut self, margin_account: &Pubkey) -> Result<(portfolio_margin::events::MarginReport, u64), BanksClientError> {
+    pub async fn margin_report(
+        &mut self,
+        margin_account: &Pubkey,
+    ) -> Result<(portfolio_margin::events::MarginReport, u64), BanksClientError> {
         let remaining = self.margin_accounts(margin_account).await;
         let instruction = self.ix_margin_report(margin_account, &remaining);
         let (units, data) = self.simulate(&[instruction], &[]).await?;
@@ -651,7 +780,11 @@ impl Env {
         Ok((report, units))
     }
 
-    async fn report_in_process(&mut self, margin_account: &Pubkey, remaining: &[AccountMeta]) -> portfolio_margin::events::MarginReport {
+    async fn report_in_process(
+        &mut self,
+        margin_account: &Pubkey,
+        remaining: &[AccountMeta],
+    ) -> portfolio_margin::events::MarginReport {
         use anchor_lang::prelude::AccountInfo;
         let exchange = self.exchange_state().await;
         let account = self.load::<MarginAccount>(margin_account).await;
@@ -663,11 +796,16 @@ impl Env {
         }
         let infos: Vec<AccountInfo> = fetched
             .iter_mut()
-            .map(|(key, lamports, data, owner)| AccountInfo::new(key, false, false, lamports, data, owner, false))
+            .map(|(key, lamports, data, owner)| {
+                AccountInfo::new(key, false, false, lamports, data, owner, false)
+            })
             .collect();
-        let infos: &'static [AccountInfo<'static>] = Box::leak(unsafe {
-            std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(infos)
-        }.into_boxed_slice());
+        let infos: &'static [AccountInfo<'static>] = Box::leak(
+            unsafe {
+                std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(infos)
+            }
+            .into_boxed_slice(),
+        );
         let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
         let markets = portfolio_margin::margin::MarketSet::load(
             &PROGRAM_ID,
@@ -679,8 +817,15 @@ impl Env {
             now,
         )
         .expect("markets");
-        let state = markets.evaluate(&exchange, &account, now).expect("evaluate");
-        portfolio_margin::instructions::build_report(&state, &markets, exchange.collateral[0].decimals).expect("report")
+        let state = markets
+            .evaluate(&exchange, &account, now)
+            .expect("evaluate");
+        portfolio_margin::instructions::build_report(
+            &state,
+            &markets,
+            exchange.collateral[0].decimals,
+        )
+        .expect("report")
     }
 
     pub async fn admin_send(&mut self, instruction: Instruction) -> Result<(), BanksClientError> {
@@ -722,7 +867,12 @@ impl Env {
     }
 
     /// Remaining accounts of a trade: both accounts' underlyings and the traded one.
-    pub async fn trade_accounts(&mut self, a: &Pubkey, b: &Pubkey, underlying: u8) -> Vec<AccountMeta> {
+    pub async fn trade_accounts(
+        &mut self,
+        a: &Pubkey,
+        b: &Pubkey,
+        underlying: u8,
+    ) -> Vec<AccountMeta> {
         let mask = self.mask(a).await | self.mask(b).await | (1 << underlying);
         self.remaining_for_mask(mask)
     }
@@ -741,7 +891,12 @@ impl Env {
         price: u64,
     ) -> Result<(), BanksClientError> {
         let remaining = self.trade_accounts(account_a, account_b, underlying).await;
-        let args = TradeArgs { underlying, instrument, quantity, price };
+        let args = TradeArgs {
+            underlying,
+            instrument,
+            quantity,
+            price,
+        };
         let instruction = self.ix_trade(&a.key(), &b.key(), account_a, account_b, args, &remaining);
         self.send(&[instruction], &[&a.keypair, &b.keypair]).await
     }
@@ -775,12 +930,20 @@ impl Env {
         )
     }
 
-    pub async fn settle_instrument(&mut self, underlying: usize, instrument: u8) -> Result<(), BanksClientError> {
+    pub async fn settle_instrument(
+        &mut self,
+        underlying: usize,
+        instrument: u8,
+    ) -> Result<(), BanksClientError> {
         let instruction = self.ix_settle_instrument(underlying, instrument);
         self.send(&[instruction], &[]).await
     }
 
-    pub async fn settle_positions(&mut self, margin_account: &Pubkey, underlyings: &[usize]) -> Result<(), BanksClientError> {
+    pub async fn settle_positions(
+        &mut self,
+        margin_account: &Pubkey,
+        underlyings: &[usize],
+    ) -> Result<(), BanksClientError> {
         let remaining: Vec<AccountMeta> = underlyings
             .iter()
             .map(|u| AccountMeta::new_readonly(self.underlyings[*u].key, false))
@@ -804,18 +967,26 @@ impl Env {
         let trader = self.trader(usdc + 1_000).await;
         let account = self.create_account(&trader, 0).await;
         if usdc > 0 {
-            self.deposit(&trader, &account, 0, usdc * USDC).await.expect("deposit");
+            self.deposit(&trader, &account, 0, usdc * USDC)
+                .await
+                .expect("deposit");
         }
         (trader, account)
     }
 
     /// Sets the whole correlation matrix (`expo = -6`, row-major).
     pub async fn set_correlation(&mut self, matrix: Vec<i64>) -> Result<(), BanksClientError> {
-        let remaining: Vec<AccountMeta> =
-            self.underlyings.iter().map(|u| AccountMeta::new(u.key, false)).collect();
+        let remaining: Vec<AccountMeta> = self
+            .underlyings
+            .iter()
+            .map(|u| AccountMeta::new(u.key, false))
+            .collect();
         let instruction = with_remaining(
             ix(
-                portfolio_margin::accounts::SetCorrelation { admin: self.admin.pubkey(), exchange: self.exchange },
+                portfolio_margin::accounts::SetCorrelation {
+                    admin: self.admin.pubkey(),
+                    exchange: self.exchange,
+                },
                 portfolio_margin::instruction::SetCorrelation { matrix },
             ),
             &remaining,
@@ -846,20 +1017,31 @@ impl Env {
                     insurance_vault: self.insurance_vault,
                     token_program: spl_token::ID,
                 },
-                portfolio_margin::instruction::Liquidate { args: LiquidateArgs { target, quantity } },
+                portfolio_margin::instruction::Liquidate {
+                    args: LiquidateArgs { target, quantity },
+                },
             ),
             remaining,
         )
     }
 
     /// Remaining accounts of a liquidation: both accounts' underlyings and the target's.
-    pub async fn liquidation_accounts(&mut self, liquidator: &Pubkey, liquidatee: &Pubkey, target: LiquidationTarget) -> Vec<AccountMeta> {
+    pub async fn liquidation_accounts(
+        &mut self,
+        liquidator: &Pubkey,
+        liquidatee: &Pubkey,
+        target: LiquidationTarget,
+    ) -> Vec<AccountMeta> {
         let exchange = self.exchange_state().await;
         let underlying = match target {
             LiquidationTarget::Position { underlying, .. } => underlying,
-            LiquidationTarget::Collateral { asset } => exchange.collateral[asset as usize].underlying,
+            LiquidationTarget::Collateral { asset } => {
+                exchange.collateral[asset as usize].underlying
+            }
         };
-        let mask = self.mask(liquidator).await | self.mask(liquidatee).await | (1u8.checked_shl(u32::from(underlying)).unwrap_or(0));
+        let mask = self.mask(liquidator).await
+            | self.mask(liquidatee).await
+            | (1u8.checked_shl(u32::from(underlying)).unwrap_or(0));
         self.remaining_for_mask(mask)
     }
 
@@ -871,8 +1053,17 @@ impl Env {
         target: LiquidationTarget,
         quantity: u64,
     ) -> Result<(), BanksClientError> {
-        let remaining = self.liquidation_accounts(liquidator, liquidatee, target).await;
-        let instruction = self.ix_liquidate(&keeper.key(), liquidator, liquidatee, target, quantity, &remaining);
+        let remaining = self
+            .liquidation_accounts(liquidator, liquidatee, target)
+            .await;
+        let instruction = self.ix_liquidate(
+            &keeper.key(),
+            liquidator,
+            liquidatee,
+            target,
+            quantity,
+            &remaining,
+        );
         self.send(&[instruction], &[&keeper.keypair]).await
     }
 
@@ -889,12 +1080,19 @@ impl Env {
         )
     }
 
-    pub async fn resolve_bankruptcy(&mut self, margin_account: &Pubkey) -> Result<(), BanksClientError> {
+    pub async fn resolve_bankruptcy(
+        &mut self,
+        margin_account: &Pubkey,
+    ) -> Result<(), BanksClientError> {
         let instruction = self.ix_resolve_bankruptcy(margin_account);
         self.send(&[instruction], &[]).await
     }
 
-    pub async fn deposit_insurance(&mut self, depositor: &Trader, amount: u64) -> Result<(), BanksClientError> {
+    pub async fn deposit_insurance(
+        &mut self,
+        depositor: &Trader,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
         let instruction = ix(
             portfolio_margin::accounts::DepositInsurance {
                 depositor: depositor.key(),
@@ -924,7 +1122,13 @@ impl Env {
     /// margin, so a price fall makes it liquidatable.
     pub async fn max_account(&mut self) -> MaxAccount {
         for u in 0..MAX_UNDERLYINGS {
-            self.add_underlying(&format!("U{u}"), oracle_kind::PYTH_LEGACY, 150_00000000, sol_params()).await;
+            self.add_underlying(
+                &format!("U{u}"),
+                oracle_kind::PYTH_LEGACY,
+                150_00000000,
+                sol_params(),
+            )
+            .await;
         }
         for u in 0..(MAX_COLLATERAL_ASSETS - 1) as u8 {
             self.add_collateral(u, 9, default_haircut()).await;
@@ -932,34 +1136,79 @@ impl Env {
         let (maker, maker_account) = self.funded_account(100_000_000).await;
         let (trader, account) = self.funded_account(1_000_000).await;
         for asset in 1..MAX_COLLATERAL_ASSETS as u8 {
-            self.deposit(&trader, &account, asset, 1_000_000_000).await.expect("collateral deposit");
+            self.deposit(&trader, &account, asset, 1_000_000_000)
+                .await
+                .expect("collateral deposit");
         }
         let now = self.now().await;
         for u in 0..MAX_UNDERLYINGS {
             for i in 0..(MAX_POSITIONS / MAX_UNDERLYINGS) as i64 {
-                let kind = [instrument_kind::FUTURE, instrument_kind::CALL, instrument_kind::PUT][(i % 3) as usize];
-                let strike = if kind == instrument_kind::FUTURE { 0 } else { (140 + 5 * i as u64) * 1_000_000 };
+                let kind = [
+                    instrument_kind::FUTURE,
+                    instrument_kind::CALL,
+                    instrument_kind::PUT,
+                ][(i % 3) as usize];
+                let strike = if kind == instrument_kind::FUTURE {
+                    0
+                } else {
+                    (140 + 5 * i as u64) * 1_000_000
+                };
                 let expiry = now + (30 + i) * 86_400;
                 let index = self
-                    .list(u, ListInstrumentArgs { kind, strike, expiry, contract_size: 1_000_000 })
+                    .list(
+                        u,
+                        ListInstrumentArgs {
+                            kind,
+                            strike,
+                            expiry,
+                            contract_size: 1_000_000,
+                        },
+                    )
                     .await;
                 let price = if kind == instrument_kind::FUTURE {
                     150_000_000
                 } else {
-                    let k = if kind == instrument_kind::CALL { risk::Kind::Call } else { risk::Kind::Put };
+                    let k = if kind == instrument_kind::CALL {
+                        risk::Kind::Call
+                    } else {
+                        risk::Kind::Put
+                    };
                     let years = risk::I80F48::from_num(expiry - now) / risk::I80F48::from_num(YEAR);
-                    let greeks = risk::black_scholes(k, risk::I80F48::from_num(150), risk::I80F48::from_num(strike / 1_000_000), risk::I80F48::ZERO, risk::I80F48::from_num(0.8), years)
-                        .expect("model price");
-                    (greeks.price * risk::I80F48::from_num(1_000_000)).round().to_num::<u64>()
+                    let greeks = risk::black_scholes(
+                        k,
+                        risk::I80F48::from_num(150),
+                        risk::I80F48::from_num(strike / 1_000_000),
+                        risk::I80F48::ZERO,
+                        risk::I80F48::from_num(0.8),
+                        years,
+                    )
+                    .expect("model price");
+                    (greeks.price * risk::I80F48::from_num(1_000_000))
+                        .round()
+                        .to_num::<u64>()
                 };
                 // Long futures and calls, short puts: every position gains as prices rise.
                 let quantity = if kind == instrument_kind::PUT { -1 } else { 1 };
-                self.trade(&trader, &account, &maker, &maker_account, u as u8, index, quantity, price)
-                    .await
-                    .expect("max account trade");
+                self.trade(
+                    &trader,
+                    &account,
+                    &maker,
+                    &maker_account,
+                    u as u8,
+                    index,
+                    quantity,
+                    price,
+                )
+                .await
+                .expect("max account trade");
             }
         }
-        MaxAccount { maker, maker_account, trader, account }
+        MaxAccount {
+            maker,
+            maker_account,
+            trader,
+            account,
+        }
     }
 }
 
@@ -977,7 +1226,8 @@ pub fn compute_limit(units: u32) -> Instruction {
     }
 }
 
-pub const COMPUTE_BUDGET_ID: Pubkey = anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");
+pub const COMPUTE_BUDGET_ID: Pubkey =
+    anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");
 
 /// SOL-like underlying parameters: vol 80%, scan range 15%, vol shock 25%.
 pub fn sol_params() -> UnderlyingParamsArgs {

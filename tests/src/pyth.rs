@@ -1,12 +1,12 @@
 //! Pyth oracle accounts in their real byte formats, so tests can move prices between steps.
 
+use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AccountSerialize, Discriminator};
 use pyth_sdk_solana::state::{
     AccountType, PriceInfo, PriceStatus, Rational, SolanaPriceAccount, MAGIC, VERSION_2,
 };
 use pyth_solana_receiver_sdk::price_update::{PriceFeedMessage, PriceUpdateV2, VerificationLevel};
 use solana_account::Account;
-use anchor_lang::prelude::Pubkey;
 
 pub use portfolio_margin::oracle::{PYTH_LEGACY_PROGRAM_ID, PYTH_RECEIVER_PROGRAM_ID};
 
@@ -51,13 +51,21 @@ pub fn legacy_account(quote: &Quote) -> Account {
         size: std::mem::size_of::<SolanaPriceAccount>() as u32,
         expo: EXPO,
         timestamp: quote.publish_time,
-        ema_price: Rational { val: quote.ema_price, numer: quote.ema_price, denom: 1 },
+        ema_price: Rational {
+            val: quote.ema_price,
+            numer: quote.ema_price,
+            denom: 1,
+        },
         ..SolanaPriceAccount::default()
     };
     price.agg = PriceInfo {
         price: quote.price,
         conf: quote.conf,
-        status: if quote.trading { PriceStatus::Trading } else { PriceStatus::Halted },
+        status: if quote.trading {
+            PriceStatus::Trading
+        } else {
+            PriceStatus::Halted
+        },
         corp_act: Default::default(),
         pub_slot: 1,
     };
@@ -92,7 +100,9 @@ pub fn pull_account(quote: &Quote, feed_id: [u8; 32]) -> Account {
         posted_slot: 1,
     };
     let mut data = Vec::with_capacity(PriceUpdateV2::LEN);
-    update.try_serialize(&mut data).expect("serialize PriceUpdateV2");
+    update
+        .try_serialize(&mut data)
+        .expect("serialize PriceUpdateV2");
     assert_eq!(&data[..8], PriceUpdateV2::DISCRIMINATOR);
     Account {
         lamports: 1_000_000_000,

@@ -12,23 +12,40 @@ use solana_signer::Signer;
 const DAY: i64 = 86_400;
 
 fn future_target(instrument: u8) -> LiquidationTarget {
-    LiquidationTarget::Position { underlying: 0, instrument }
+    LiquidationTarget::Position {
+        underlying: 0,
+        instrument,
+    }
 }
 
 async fn sol_market() -> (Env, Trader, Pubkey, u8) {
     let mut env = Env::new().await;
-    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params()).await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
     env.add_collateral(0, 9, default_haircut()).await;
     let (maker, maker_account) = env.funded_account(1_000_000).await;
     let expiry = env.now().await + 90 * DAY;
     let future = env
-        .list(0, ListInstrumentArgs { kind: instrument_kind::FUTURE, strike: 0, expiry, contract_size: 1_000_000 })
+        .list(
+            0,
+            ListInstrumentArgs {
+                kind: instrument_kind::FUTURE,
+                strike: 0,
+                expiry,
+                contract_size: 1_000_000,
+            },
+        )
         .await;
     (env, maker, maker_account, future)
 }
 
 fn position(account: &MarginAccount) -> i64 {
-    account.positions.iter().filter(|p| p.is_active()).map(|p| p.quantity).sum()
+    account
+        .positions
+        .iter()
+        .filter(|p| p.is_active())
+        .map(|p| p.quantity)
+        .sum()
 }
 
 #[tokio::test]
@@ -36,12 +53,33 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     let (mut env, maker, maker_account, future) = sol_market().await;
     let (trader, account) = env.funded_account(1_000).await;
     let (keeper, keeper_account) = env.funded_account(100_000).await;
-    env.trade(&trader, &account, &maker, &maker_account, 0, future, 20, 150_000_000).await.unwrap();
+    env.trade(
+        &trader,
+        &account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        20,
+        150_000_000,
+    )
+    .await
+    .unwrap();
 
     // Healthy: refused.
-    let keys = [account, keeper_account, env.exchange, env.assets[0].vault, env.insurance_vault];
+    let keys = [
+        account,
+        keeper_account,
+        env.exchange,
+        env.assets[0].vault,
+        env.insurance_vault,
+    ];
     let before = env.snapshot(&keys).await;
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1).await, MarginError::NotLiquidatable);
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+            .await,
+        MarginError::NotLiquidatable,
+    );
     assert_eq!(env.snapshot(&keys).await, before);
 
     // SOL falls to 115: equity 300 < maintenance 362.25.
@@ -50,16 +88,56 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     assert!(report.health < 0);
     let before = env.snapshot(&keys).await;
     // Beyond the per-call cap (50% of 20) and beyond the position.
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 11).await, MarginError::LiquidationTooLarge);
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 21).await, MarginError::LiquidationTooLarge);
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 0).await, MarginError::ZeroAmount);
+    assert_error(
+        env.liquidate(
+            &keeper,
+            &keeper_account,
+            &account,
+            future_target(future),
+            11,
+        )
+        .await,
+        MarginError::LiquidationTooLarge,
+    );
+    assert_error(
+        env.liquidate(
+            &keeper,
+            &keeper_account,
+            &account,
+            future_target(future),
+            21,
+        )
+        .await,
+        MarginError::LiquidationTooLarge,
+    );
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 0)
+            .await,
+        MarginError::ZeroAmount,
+    );
     // A position it does not hold, and the quote as collateral.
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(7), 1).await, MarginError::NothingToLiquidate);
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, LiquidationTarget::Collateral { asset: 1 }, 1).await, MarginError::NothingToLiquidate);
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(7), 1)
+            .await,
+        MarginError::NothingToLiquidate,
+    );
+    assert_error(
+        env.liquidate(
+            &keeper,
+            &keeper_account,
+            &account,
+            LiquidationTarget::Collateral { asset: 1 },
+            1,
+        )
+        .await,
+        MarginError::NothingToLiquidate,
+    );
     assert_eq!(env.snapshot(&keys).await, before);
 
     // Step 1 at the starting fee (0.5%): 2 contracts at mark 115.
-    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 2).await.unwrap();
+    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 2)
+        .await
+        .unwrap();
     let state = env.load::<MarginAccount>(&account).await;
     assert_eq!(position(&state), 18);
     assert_eq!(state.in_liquidation, 1);
@@ -71,28 +149,47 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     // The keeper gets 75% of the fee, the insurance fund 25% (rounded down).
     assert_eq!(keeper_state.balances[0], 100_000_000_000 + 862_500);
     assert_eq!(env.exchange_state().await.insurance_balance, 287_500);
-    assert_eq!(env.token_balance(&env.insurance_vault.clone()).await, 287_500);
+    assert_eq!(
+        env.token_balance(&env.insurance_vault.clone()).await,
+        287_500
+    );
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health < 0, "still liquidatable after a small step");
 
     // Five minutes later the fee has risen to 0.5% + 4.5% x 300/600 = 2.75%.
     env.advance(300).await;
     env.set_price(0, 115_00000000).await;
-    assert_eq!(fee_rate(&env.exchange_state().await.params, started, env.now().await), 27_500);
+    assert_eq!(
+        fee_rate(&env.exchange_state().await.params, started, env.now().await),
+        27_500
+    );
     // Nine contracts would carry it well past its target (maintenance + 10%): refused.
     let before = env.snapshot(&keys).await;
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 9).await, MarginError::OverLiquidation);
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 9)
+            .await,
+        MarginError::OverLiquidation,
+    );
     assert_eq!(env.snapshot(&keys).await, before);
     // Three contracts bring it back above maintenance: it leaves liquidation.
-    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 3).await.unwrap();
+    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 3)
+        .await
+        .unwrap();
     let state = env.load::<MarginAccount>(&account).await;
     assert_eq!(position(&state), 15);
     assert_eq!((state.in_liquidation, state.liquidation_started_at), (0, 0));
     // Fee 2.75% x 3 x 115 = 9.4875.
-    assert_eq!(state.balances[0], 1_000_000_000 - 70_000_000 - 1_150_000 - 105_000_000 - 9_487_500);
+    assert_eq!(
+        state.balances[0],
+        1_000_000_000 - 70_000_000 - 1_150_000 - 105_000_000 - 9_487_500
+    );
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health >= 0);
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1).await, MarginError::NotLiquidatable);
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+            .await,
+        MarginError::NotLiquidatable,
+    );
 }
 
 #[tokio::test]
@@ -100,65 +197,172 @@ async fn liquidation_bad_inputs_change_nothing() {
     let (mut env, maker, maker_account, future) = sol_market().await;
     let (trader, account) = env.funded_account(1_000).await;
     let (keeper, keeper_account) = env.funded_account(100_000).await;
-    env.trade(&trader, &account, &maker, &maker_account, 0, future, 20, 150_000_000).await.unwrap();
+    env.trade(
+        &trader,
+        &account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        20,
+        150_000_000,
+    )
+    .await
+    .unwrap();
     env.set_price(0, 115_00000000).await;
-    let keys = [account, keeper_account, env.exchange, env.assets[0].vault, env.insurance_vault];
+    let keys = [
+        account,
+        keeper_account,
+        env.exchange,
+        env.assets[0].vault,
+        env.insurance_vault,
+    ];
     let before = env.snapshot(&keys).await;
 
     // Self-liquidation: the same account, and another account of the same owner.
-    assert_error(env.liquidate(&trader, &account, &account, future_target(future), 1).await, MarginError::SelfLiquidation);
+    assert_error(
+        env.liquidate(&trader, &account, &account, future_target(future), 1)
+            .await,
+        MarginError::SelfLiquidation,
+    );
     let own_second = env.create_account(&trader, 1).await;
     env.deposit(&trader, &own_second, 0, 1_000).await.unwrap();
-    assert_error(env.liquidate(&trader, &own_second, &account, future_target(future), 1).await, MarginError::SelfLiquidation);
+    assert_error(
+        env.liquidate(&trader, &own_second, &account, future_target(future), 1)
+            .await,
+        MarginError::SelfLiquidation,
+    );
     // A keeper signing for an account that is not its own.
-    let remaining = env.liquidation_accounts(&keeper_account, &account, future_target(future)).await;
-    let instruction = env.ix_liquidate(&maker.key(), &keeper_account, &account, future_target(future), 1, &remaining);
-    assert_error(env.send(&[instruction], &[&maker.keypair]).await, MarginError::NotOwnerOrDelegate);
+    let remaining = env
+        .liquidation_accounts(&keeper_account, &account, future_target(future))
+        .await;
+    let instruction = env.ix_liquidate(
+        &maker.key(),
+        &keeper_account,
+        &account,
+        future_target(future),
+        1,
+        &remaining,
+    );
+    assert_error(
+        env.send(&[instruction], &[&maker.keypair]).await,
+        MarginError::NotOwnerOrDelegate,
+    );
     // Wrong vaults: a quote token account that is not the insurance vault or the quote vault,
     // and the quote vault passed twice (Anchor refuses duplicate writable accounts).
-    let mut instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &account, future_target(future), 1, &remaining);
+    let mut instruction = env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &account,
+        future_target(future),
+        1,
+        &remaining,
+    );
     instruction.accounts[5].pubkey = keeper.tokens[0];
-    assert_error(env.send(&[instruction], &[&keeper.keypair]).await, MarginError::WrongInsuranceVault);
-    let mut instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &account, future_target(future), 1, &remaining);
+    assert_error(
+        env.send(&[instruction], &[&keeper.keypair]).await,
+        MarginError::WrongInsuranceVault,
+    );
+    let mut instruction = env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &account,
+        future_target(future),
+        1,
+        &remaining,
+    );
     instruction.accounts[4].pubkey = keeper.tokens[0];
-    assert_error(env.send(&[instruction], &[&keeper.keypair]).await, MarginError::WrongVault);
-    let mut instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &account, future_target(future), 1, &remaining);
+    assert_error(
+        env.send(&[instruction], &[&keeper.keypair]).await,
+        MarginError::WrongVault,
+    );
+    let mut instruction = env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &account,
+        future_target(future),
+        1,
+        &remaining,
+    );
     instruction.accounts[5].pubkey = env.assets[0].vault;
     assert_code(
         env.send(&[instruction], &[&keeper.keypair]).await,
         anchor_code(anchor_lang::error::ErrorCode::ConstraintDuplicateMutableAccount),
     );
     // Remaining accounts missing.
-    let instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &account, future_target(future), 1, &[]);
-    assert_error(env.send(&[instruction], &[&keeper.keypair]).await, MarginError::MissingRemainingAccount);
+    let instruction = env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &account,
+        future_target(future),
+        1,
+        &[],
+    );
+    assert_error(
+        env.send(&[instruction], &[&keeper.keypair]).await,
+        MarginError::MissingRemainingAccount,
+    );
 
     // The liquidation class tolerates a two-minute-old price (trading does not), not a stale one.
     let now = env.now().await;
     let old = Quote::at(115_00000000, now - 120);
-    env.set_quote(0, Quote { publish_time: now - 301, ..old });
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1).await, MarginError::OracleStale);
+    env.set_quote(
+        0,
+        Quote {
+            publish_time: now - 301,
+            ..old
+        },
+    );
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+            .await,
+        MarginError::OracleStale,
+    );
     // Paused liquidations.
     let pause = |flags: u8| {
         ix(
-            portfolio_margin::accounts::SetPause { admin: env.admin.pubkey(), exchange: env.exchange },
+            portfolio_margin::accounts::SetPause {
+                admin: env.admin.pubkey(),
+                exchange: env.exchange,
+            },
             portfolio_margin::instruction::SetPause { pause_flags: flags },
         )
     };
     let (pause_on, pause_off) = (pause(pause::LIQUIDATE), pause(0));
     env.set_quote(0, old);
     env.admin_send(pause_on).await.unwrap();
-    assert_error(env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1).await, MarginError::Paused);
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+            .await,
+        MarginError::Paused,
+    );
     env.admin_send(pause_off).await.unwrap();
     let mut after = env.snapshot(&keys).await;
     // The exchange's pause flags went back; the second account's deposit is the only change.
     after[2] = before[2].clone();
     assert_eq!(after[..2], before[..2]);
-    assert_eq!(after[3].as_ref().map(|a| a.0), before[3].as_ref().map(|a| a.0));
+    assert_eq!(
+        after[3].as_ref().map(|a| a.0),
+        before[3].as_ref().map(|a| a.0)
+    );
 
     // With the two-minute-old price the step goes through.
-    let blocked = env.trade(&trader, &account, &maker, &maker_account, 0, future, -1, 115_000_000).await;
+    let blocked = env
+        .trade(
+            &trader,
+            &account,
+            &maker,
+            &maker_account,
+            0,
+            future,
+            -1,
+            115_000_000,
+        )
+        .await;
     assert_error(blocked, MarginError::OracleStale);
-    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1).await.unwrap();
+    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -169,17 +373,61 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     let (large, large_account) = env.funded_account(3_000).await;
     let (saver, saver_account) = env.funded_account(10_000).await;
     env.deposit_insurance(&keeper, 300 * USDC).await.unwrap();
-    assert_error(env.deposit_insurance(&keeper, 0).await, MarginError::ZeroAmount);
-    env.trade(&small, &small_account, &maker, &maker_account, 0, future, 5, 150_000_000).await.unwrap();
-    env.trade(&large, &large_account, &maker, &maker_account, 0, future, 100, 150_000_000).await.unwrap();
+    assert_error(
+        env.deposit_insurance(&keeper, 0).await,
+        MarginError::ZeroAmount,
+    );
+    env.trade(
+        &small,
+        &small_account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        5,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    env.trade(
+        &large,
+        &large_account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        100,
+        150_000_000,
+    )
+    .await
+    .unwrap();
     let _ = saver;
 
     // Crash to 100: both accounts' equity is negative.
     env.set_price(0, 100_00000000).await;
-    assert_error(env.resolve_bankruptcy(&small_account).await, MarginError::NotBankrupt);
+    assert_error(
+        env.resolve_bankruptcy(&small_account).await,
+        MarginError::NotBankrupt,
+    );
     // Small: 3 (cap) then the last 2 (closes out).
-    env.liquidate(&keeper, &keeper_account, &small_account, future_target(future), 3).await.unwrap();
-    env.liquidate(&keeper, &keeper_account, &small_account, future_target(future), 2).await.unwrap();
+    env.liquidate(
+        &keeper,
+        &keeper_account,
+        &small_account,
+        future_target(future),
+        3,
+    )
+    .await
+    .unwrap();
+    env.liquidate(
+        &keeper,
+        &keeper_account,
+        &small_account,
+        future_target(future),
+        2,
+    )
+    .await
+    .unwrap();
     let state = env.load::<MarginAccount>(&small_account).await;
     assert_eq!(position(&state), 0);
     // 150 - 5 x 50 - fees (0.5% of 300 and of 200) = -102.5.
@@ -191,14 +439,39 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     assert_eq!(state.balances[0], 0);
     let exchange = env.exchange_state().await;
     assert_eq!(exchange.insurance_balance, insurance - 102_500_000);
-    assert_eq!(exchange.quote_loss_index, LOSS_INDEX_ONE, "absorbed by the fund: nothing socialised");
-    assert_error(env.resolve_bankruptcy(&small_account).await, MarginError::NotBankrupt);
+    assert_eq!(
+        exchange.quote_loss_index, LOSS_INDEX_ONE,
+        "absorbed by the fund: nothing socialised"
+    );
+    assert_error(
+        env.resolve_bankruptcy(&small_account).await,
+        MarginError::NotBankrupt,
+    );
 
     // Large: 50 then 50 (closes out); its debt is larger than the fund.
-    env.liquidate(&keeper, &keeper_account, &large_account, future_target(future), 50).await.unwrap();
-    env.liquidate(&keeper, &keeper_account, &large_account, future_target(future), 50).await.unwrap();
+    env.liquidate(
+        &keeper,
+        &keeper_account,
+        &large_account,
+        future_target(future),
+        50,
+    )
+    .await
+    .unwrap();
+    env.liquidate(
+        &keeper,
+        &keeper_account,
+        &large_account,
+        future_target(future),
+        50,
+    )
+    .await
+    .unwrap();
     let state = env.load::<MarginAccount>(&large_account).await;
-    assert_eq!(state.balances[0], 3_000_000_000 - 5_000_000_000 - 25_000_000 - 25_000_000);
+    assert_eq!(
+        state.balances[0],
+        3_000_000_000 - 5_000_000_000 - 25_000_000 - 25_000_000
+    );
     let credit_before = env.exchange_state().await.total_quote_credit;
     let fund = env.exchange_state().await.insurance_balance;
     env.resolve_bankruptcy(&large_account).await.unwrap();
@@ -207,14 +480,24 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     let socialised = 2_050_000_000 - fund;
     assert_eq!(exchange.total_quote_credit, credit_before - socialised);
     assert!(exchange.quote_loss_index < LOSS_INDEX_ONE);
-    let expected_index = (u128::from(LOSS_INDEX_ONE) * u128::from(credit_before - socialised) / u128::from(credit_before)) as u64;
+    let expected_index = (u128::from(LOSS_INDEX_ONE) * u128::from(credit_before - socialised)
+        / u128::from(credit_before)) as u64;
     assert_eq!(exchange.quote_loss_index, expected_index);
-    assert_eq!(env.load::<MarginAccount>(&large_account).await.balances[0], 0);
+    assert_eq!(
+        env.load::<MarginAccount>(&large_account).await.balances[0],
+        0
+    );
 
     // Every balance stays >= 0 and the vaults reconcile: the quote vault holds what the
     // exchange records, the insurance vault what the fund holds, and what the accounts are
     // owed (effective quote plus futures P&L at the current price) never exceeds the vault.
-    let accounts = [maker_account, keeper_account, small_account, large_account, saver_account];
+    let accounts = [
+        maker_account,
+        keeper_account,
+        small_account,
+        large_account,
+        saver_account,
+    ];
     let mut claims: i128 = 0;
     for key in accounts {
         let state = env.load::<MarginAccount>(&key).await;
@@ -227,9 +510,19 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     }
     let vault = env.token_balance(&env.assets[0].vault.clone()).await;
     assert_eq!(vault, exchange.collateral[0].total_deposits);
-    assert_eq!(env.token_balance(&env.insurance_vault.clone()).await, exchange.insurance_balance);
-    assert!(claims <= i128::from(vault), "claims {claims} > vault {vault}");
-    assert!(i128::from(vault) - claims <= 10, "rounding dust only: {}", i128::from(vault) - claims);
+    assert_eq!(
+        env.token_balance(&env.insurance_vault.clone()).await,
+        exchange.insurance_balance
+    );
+    assert!(
+        claims <= i128::from(vault),
+        "claims {claims} > vault {vault}"
+    );
+    assert!(
+        i128::from(vault) - claims <= 10,
+        "rounding dust only: {}",
+        i128::from(vault) - claims
+    );
 }
 
 #[tokio::test]
@@ -241,7 +534,9 @@ async fn maximum_account_liquidates_in_one_transaction() {
     // Withdraw the quote down to initial margin (or to zero), then let every underlying fall 25%.
     let state = env.load::<MarginAccount>(&max.account).await;
     let free = (report.initial_equity - report.initial_margin).clamp(0, state.balances[0]) as u64;
-    env.withdraw(&max.trader, &max.account, 0, free).await.unwrap();
+    env.withdraw(&max.trader, &max.account, 0, free)
+        .await
+        .unwrap();
     for u in 0..MAX_UNDERLYINGS {
         env.set_price(u, 112_50000000).await;
     }
@@ -249,9 +544,21 @@ async fn maximum_account_liquidates_in_one_transaction() {
     assert!(report.health < 0, "health {}", report.health);
 
     let (keeper, keeper_account) = env.funded_account(1_000_000).await;
-    let target = LiquidationTarget::Position { underlying: 7, instrument: 0 };
-    let remaining = env.liquidation_accounts(&keeper_account, &max.account, target).await;
-    let instruction = env.ix_liquidate(&keeper.key(), &keeper_account, &max.account, target, 1, &remaining);
+    let target = LiquidationTarget::Position {
+        underlying: 7,
+        instrument: 0,
+    };
+    let remaining = env
+        .liquidation_accounts(&keeper_account, &max.account, target)
+        .await;
+    let instruction = env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &max.account,
+        target,
+        1,
+        &remaining,
+    );
     // Transaction limits: 1,232 bytes and 64 account locks, without a lookup table.
     let payer = env.payer();
     let blockhash = env.ctx.banks_client.get_latest_blockhash().await.unwrap();
@@ -268,7 +575,10 @@ async fn maximum_account_liquidates_in_one_transaction() {
     assert!(accounts <= 64);
     env.send(&[instruction], &[&keeper.keypair]).await.unwrap();
     let state = env.load::<MarginAccount>(&max.account).await;
-    assert_eq!(state.positions.iter().filter(|p| p.is_active()).count(), MAX_POSITIONS - 1);
+    assert_eq!(
+        state.positions.iter().filter(|p| p.is_active()).count(),
+        MAX_POSITIONS - 1
+    );
 }
 
 fn bincode_size(tx: &solana_transaction::Transaction) -> usize {

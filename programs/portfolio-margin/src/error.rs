@@ -43,7 +43,9 @@ pub enum MarginError {
     MissingRemainingAccount,
     #[msg("Remaining accounts hold more accounts than the margin check needs")]
     ExtraRemainingAccount,
-    #[msg("A remaining account is not the expected Underlying/oracle in ascending underlying order")]
+    #[msg(
+        "A remaining account is not the expected Underlying/oracle in ascending underlying order"
+    )]
     WrongRemainingAccount,
     // --- parameters ---
     #[msg("A risk parameter is outside its allowed range")]
@@ -54,7 +56,9 @@ pub enum MarginError {
     HaircutOutOfRange,
     #[msg("A volatility parameter is outside its allowed range or bounds")]
     VolatilityOutOfRange,
-    #[msg("Scan range or volatility shock is outside (0, 1), or extreme multiple x scan range >= 1")]
+    #[msg(
+        "Scan range or volatility shock is outside (0, 1), or extreme multiple x scan range >= 1"
+    )]
     ScanParametersOutOfRange,
     #[msg("The correlation matrix has the wrong size for the exchange's underlyings")]
     CorrelationWrongSize,

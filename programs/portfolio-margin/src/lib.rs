@@ -122,7 +122,10 @@ pub mod portfolio_margin {
         keeper::settle_positions(ctx)
     }
 
-    pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateArgs) -> Result<()> {
+    pub fn liquidate<'info>(
+        ctx: Context<'info, Liquidate<'info>>,
+        args: LiquidateArgs,
+    ) -> Result<()> {
         keeper::liquidate(ctx, args)
     }
 

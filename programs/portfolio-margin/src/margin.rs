@@ -336,7 +336,10 @@ fn run_report(
 
 /// The correlation matrix of the loaded underlyings, from each one's stored row.
 #[inline(never)]
-fn correlation_of(markets: &[Market], rows: &[[i64; MAX_UNDERLYINGS]]) -> Result<Box<risk::Correlation>> {
+fn correlation_of(
+    markets: &[Market],
+    rows: &[[i64; MAX_UNDERLYINGS]],
+) -> Result<Box<risk::Correlation>> {
     let n = markets.len();
     if n == 0 {
         return Ok(Box::new(risk::Correlation::identity(0)));

@@ -67,7 +67,10 @@ pub fn read_price(
 
 fn validate(raw: &RawPrice, limits: &OracleLimits, now: i64) -> Result<OraclePrice> {
     require!(raw.trading, MarginError::OracleNotTrading);
-    require!(raw.price > 0 && raw.ema_price > 0, MarginError::OracleNonPositive);
+    require!(
+        raw.price > 0 && raw.ema_price > 0,
+        MarginError::OracleNonPositive
+    );
     let age = now.saturating_sub(raw.publish_time);
     require!(
         age <= i64::from(limits.max_age_secs),

@@ -102,9 +102,18 @@ impl RiskParameters {
             liquidation_max_fraction: 500_000,
             dust_value: 1_000_000,
             oracle_limits: [
-                OracleLimits { max_age_secs: 60, max_conf_ppm: 20_000 },
-                OracleLimits { max_age_secs: 300, max_conf_ppm: 50_000 },
-                OracleLimits { max_age_secs: 60, max_conf_ppm: 20_000 },
+                OracleLimits {
+                    max_age_secs: 60,
+                    max_conf_ppm: 20_000,
+                },
+                OracleLimits {
+                    max_age_secs: 300,
+                    max_conf_ppm: 50_000,
+                },
+                OracleLimits {
+                    max_age_secs: 60,
+                    max_conf_ppm: 20_000,
+                },
             ],
         }
     }
@@ -112,17 +121,26 @@ impl RiskParameters {
     /// Range-checks every field. Each range is documented in the README's parameter table.
     pub fn validate(&self) -> Result<()> {
         let ppm = super::PPM;
-        require!((-200_000..=200_000).contains(&self.rate), MarginError::ParameterOutOfRange);
+        require!(
+            (-200_000..=200_000).contains(&self.rate),
+            MarginError::ParameterOutOfRange
+        );
         require!(
             (ppm..=10 * ppm).contains(&self.extreme_multiple),
             MarginError::ParameterOutOfRange
         );
-        require!(self.extreme_fraction <= ppm, MarginError::ParameterOutOfRange);
+        require!(
+            self.extreme_fraction <= ppm,
+            MarginError::ParameterOutOfRange
+        );
         require!(
             (ppm..=3 * ppm).contains(&self.initial_multiplier),
             MarginError::ParameterOutOfRange
         );
-        require!(self.short_option_min <= ppm / 2, MarginError::ParameterOutOfRange);
+        require!(
+            self.short_option_min <= ppm / 2,
+            MarginError::ParameterOutOfRange
+        );
         require!(
             self.liquidation_fee_start <= self.liquidation_fee_max
                 && self.liquidation_fee_max <= ppm / 5,
@@ -132,8 +150,14 @@ impl RiskParameters {
             (1..=86_400).contains(&self.liquidation_fee_ramp_secs),
             MarginError::ParameterOutOfRange
         );
-        require!(self.insurance_fee_share <= ppm, MarginError::ParameterOutOfRange);
-        require!(self.liquidation_buffer <= ppm, MarginError::ParameterOutOfRange);
+        require!(
+            self.insurance_fee_share <= ppm,
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            self.liquidation_buffer <= ppm,
+            MarginError::ParameterOutOfRange
+        );
         require!(
             (1..=86_400).contains(&self.vol_update_interval_secs),
             MarginError::ParameterOutOfRange
@@ -150,7 +174,10 @@ impl RiskParameters {
             self.liquidation_max_fraction > 0 && self.liquidation_max_fraction <= ppm,
             MarginError::ParameterOutOfRange
         );
-        require!(self.dust_value <= 1_000_000_000, MarginError::ParameterOutOfRange);
+        require!(
+            self.dust_value <= 1_000_000_000,
+            MarginError::ParameterOutOfRange
+        );
         for limits in self.oracle_limits.iter() {
             require!(
                 (1..=86_400).contains(&limits.max_age_secs),
@@ -233,10 +260,8 @@ pub struct Exchange {
 const _: () = assert!(core::mem::size_of::<OracleLimits>() == 8);
 const _: () = assert!(core::mem::size_of::<RiskParameters>() == 15 * 8 + 24);
 const _: () = assert!(core::mem::size_of::<CollateralAsset>() == 104);
-const _: () = assert!(
-    core::mem::size_of::<Exchange>()
-        == 5 * 32 + 144 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 256
-);
+const _: () =
+    assert!(core::mem::size_of::<Exchange>() == 5 * 32 + 144 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 256);
 
 impl Exchange {
     pub const SPACE: usize = 8 + core::mem::size_of::<Exchange>();
@@ -262,7 +287,8 @@ impl Exchange {
     pub fn sync_quote(&self, account: &mut super::MarginAccount) -> Result<()> {
         let balance = account.balances[QUOTE_ASSET_INDEX];
         if balance > 0 && account.quote_index != self.quote_loss_index {
-            account.balances[QUOTE_ASSET_INDEX] = apply_index(balance, account.quote_index, self.quote_loss_index)?;
+            account.balances[QUOTE_ASSET_INDEX] =
+                apply_index(balance, account.quote_index, self.quote_loss_index)?;
         }
         account.quote_index = self.quote_loss_index;
         Ok(())

@@ -132,7 +132,9 @@ pub fn quote_ceil(usd_e12: i128, quote_decimals: u8) -> Result<i64> {
     if exact.rem_euclid(E12) == 0 {
         Ok(floor)
     } else {
-        floor.checked_add(1).ok_or_else(|| error!(MarginError::MathOverflow))
+        floor
+            .checked_add(1)
+            .ok_or_else(|| error!(MarginError::MathOverflow))
     }
 }
 
@@ -199,7 +201,11 @@ impl MarginAccount {
                 let total = u128::from(position.entry_price) * u128::from(old.unsigned_abs())
                     + u128::from(price) * u128::from(quantity.unsigned_abs());
                 let size = u128::from(new.unsigned_abs());
-                let average = if new > 0 { total.div_ceil(size) } else { total / size };
+                let average = if new > 0 {
+                    total.div_ceil(size)
+                } else {
+                    total / size
+                };
                 position.entry_price =
                     u64::try_from(average).map_err(|_| MarginError::MathOverflow)?;
             }
@@ -211,7 +217,9 @@ impl MarginAccount {
             *position = Position::default();
         }
         let quote = &mut self.balances[super::exchange::QUOTE_ASSET_INDEX];
-        *quote = quote.checked_add(realised).ok_or(MarginError::MathOverflow)?;
+        *quote = quote
+            .checked_add(realised)
+            .ok_or(MarginError::MathOverflow)?;
         Ok(realised)
     }
 

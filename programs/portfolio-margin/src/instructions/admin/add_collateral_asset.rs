@@ -26,7 +26,10 @@ impl HaircutArgs {
     pub fn validate(&self) -> Result<()> {
         let ppm = PPM as u32;
         require!(
-            self.base <= self.max && self.max < ppm && self.vol_slope <= ppm && self.conf_slope <= 100 * ppm,
+            self.base <= self.max
+                && self.max < ppm
+                && self.vol_slope <= ppm
+                && self.conf_slope <= 100 * ppm,
             MarginError::HaircutOutOfRange
         );
         Ok(())

@@ -28,7 +28,10 @@ impl UnderlyingParamsArgs {
             MarginError::VolatilityOutOfRange
         );
         require!(
-            self.scan_range > 0 && self.scan_range < PPM && self.vol_shock > 0 && self.vol_shock < PPM,
+            self.scan_range > 0
+                && self.scan_range < PPM
+                && self.vol_shock > 0
+                && self.vol_shock < PPM,
             MarginError::ScanParametersOutOfRange
         );
         require!(
@@ -51,7 +54,9 @@ impl UnderlyingParamsArgs {
 /// (so every scenario price, initial-margin ones included, is positive).
 pub fn extreme_fits(scan_range: u64, params: &RiskParameters) -> bool {
     let ppm = u128::from(PPM);
-    u128::from(scan_range) * u128::from(params.extreme_multiple) * u128::from(params.initial_multiplier)
+    u128::from(scan_range)
+        * u128::from(params.extreme_multiple)
+        * u128::from(params.initial_multiplier)
         < ppm * ppm * ppm
 }
 

@@ -44,10 +44,7 @@ pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -
     );
     let mut underlying = ctx.accounts.underlying.load_mut()?;
     let index = underlying.instrument_count as usize;
-    require!(
-        index < MAX_INSTRUMENTS,
-        MarginError::InstrumentRegistryFull
-    );
+    require!(index < MAX_INSTRUMENTS, MarginError::InstrumentRegistryFull);
     underlying.instruments[index] = Instrument {
         strike: args.strike,
         contract_size: args.contract_size,

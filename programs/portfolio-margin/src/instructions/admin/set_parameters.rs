@@ -29,7 +29,11 @@ pub fn set_parameters<'info>(
         ctx.remaining_accounts.len() == count,
         MarginError::ExtraRemainingAccount
     );
-    for (info, key) in ctx.remaining_accounts.iter().zip(exchange.underlyings.iter()) {
+    for (info, key) in ctx
+        .remaining_accounts
+        .iter()
+        .zip(exchange.underlyings.iter())
+    {
         require_keys_eq!(info.key(), *key, MarginError::WrongRemainingAccount);
         let loader = AccountLoader::<Underlying>::try_from(info)
             .map_err(|_| error!(MarginError::WrongRemainingAccount))?;

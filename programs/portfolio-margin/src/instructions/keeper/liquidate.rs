@@ -74,7 +74,11 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     );
     let mut liquidatee = ctx.accounts.liquidatee.load_mut()?;
     let mut liquidator = ctx.accounts.liquidator.load_mut()?;
-    require_keys_neq!(liquidator.owner, liquidatee.owner, MarginError::SelfLiquidation);
+    require_keys_neq!(
+        liquidator.owner,
+        liquidatee.owner,
+        MarginError::SelfLiquidation
+    );
     require!(
         liquidator.is_owner_or_delegate(&ctx.accounts.liquidator_authority.key()),
         MarginError::NotOwnerOrDelegate
@@ -86,7 +90,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         LiquidationTarget::Position { underlying, .. } => underlying,
         LiquidationTarget::Collateral { asset } => {
             let asset = exchange.collateral_asset(asset as usize)?;
-            require!(asset.underlying != NO_UNDERLYING, MarginError::NothingToLiquidate);
+            require!(
+                asset.underlying != NO_UNDERLYING,
+                MarginError::NothingToLiquidate
+            );
             asset.underlying
         }
     };
@@ -121,7 +128,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     let spot = market.price.price;
 
     let (quantity, mark, fee_base_e12, closes_out) = match args.target {
-        LiquidationTarget::Position { underlying, instrument } => {
+        LiquidationTarget::Position {
+            underlying,
+            instrument,
+        } => {
             let held = liquidatee
                 .positions
                 .iter()
@@ -140,8 +150,24 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
             let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
             let taken = if held > 0 { signed } else { -signed };
             let is_future = entry.kind == instrument_kind::FUTURE;
-            liquidatee.apply_fill(underlying, instrument, is_future, entry.contract_size, -taken, mark, quote_decimals)?;
-            liquidator.apply_fill(underlying, instrument, is_future, entry.contract_size, taken, mark, quote_decimals)?;
+            liquidatee.apply_fill(
+                underlying,
+                instrument,
+                is_future,
+                entry.contract_size,
+                -taken,
+                mark,
+                quote_decimals,
+            )?;
+            liquidator.apply_fill(
+                underlying,
+                instrument,
+                is_future,
+                entry.contract_size,
+                taken,
+                mark,
+                quote_decimals,
+            )?;
             if !is_future {
                 // The option changes hands at its mark: the side that receives a long pays.
                 let premium = quote_ceil(
@@ -156,7 +182,12 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 payer.add_quote(-premium)?;
                 payee.add_quote(premium)?;
             }
-            (quantity, mark, unit_value_e12 * i128::from(quantity), closes_out)
+            (
+                quantity,
+                mark,
+                unit_value_e12 * i128::from(quantity),
+                closes_out,
+            )
         }
         LiquidationTarget::Collateral { asset } => {
             let index = asset as usize;
@@ -168,9 +199,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                     .checked_div(10i128.pow(u32::from(decimals)))
                     .ok_or_else(|| error!(MarginError::MathOverflow))
             };
-            let (quantity, closes_out) = step_size(held, args.quantity, &exchange.params, |left| {
-                quote_floor(value_e12(left)?, quote_decimals)
-            })?;
+            let (quantity, closes_out) =
+                step_size(held, args.quantity, &exchange.params, |left| {
+                    quote_floor(value_e12(left)?, quote_decimals)
+                })?;
             let value = quote_floor(value_e12(quantity)?, quote_decimals)?;
             liquidatee.debit(index, quantity)?;
             liquidator.credit(index, quantity)?;
@@ -200,12 +232,18 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
 
     let after = markets.evaluate(&exchange, &liquidatee, now)?;
     let health_after = after.health()?;
-    require!(health_after > health_before, MarginError::LiquidationWorsensHealth);
+    require!(
+        health_after > health_before,
+        MarginError::LiquidationWorsensHealth
+    );
     if !closes_out {
         check_not_over(&exchange.params, &before, &after, quantity)?;
     }
     let liquidator_state = markets.evaluate(&exchange, &liquidator, now)?;
-    require!(liquidator_state.meets_initial(), MarginError::InitialMarginNotMet);
+    require!(
+        liquidator_state.meets_initial(),
+        MarginError::InitialMarginNotMet
+    );
     let recovered = health_after >= I80F48::ZERO;
     if recovered {
         liquidatee.in_liquidation = 0;
@@ -224,7 +262,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         .ok_or(MarginError::MathOverflow)?;
     let (creator, bump) = (exchange.creator, exchange.bump);
     let (target, underlying, instrument, asset) = match args.target {
-        LiquidationTarget::Position { underlying, instrument } => (0, underlying, instrument, 0),
+        LiquidationTarget::Position {
+            underlying,
+            instrument,
+        } => (0, underlying, instrument, 0),
         LiquidationTarget::Collateral { asset } => (1, target_underlying, 0, asset),
     };
     let event = LiquidationStep {
@@ -281,7 +322,9 @@ fn step_size(
         return Ok((held, true));
     }
     let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
-    let cap = u64::try_from(cap.div_ceil(u128::from(PPM))).unwrap_or(u64::MAX).max(1);
+    let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
+        .unwrap_or(u64::MAX)
+        .max(1);
     require!(requested <= cap, MarginError::LiquidationTooLarge);
     Ok((requested, false))
 }
@@ -322,7 +365,12 @@ fn check_not_over(
 
 /// Mark of an instrument per unit of underlying, USD `expo = -6`: spot for futures,
 /// Black-Scholes at the pricing volatility for options (rounded to nearest).
-fn mark_price(exchange: &Exchange, market: &crate::margin::Market, instrument: &Instrument, now: i64) -> Result<u64> {
+fn mark_price(
+    exchange: &Exchange,
+    market: &crate::margin::Market,
+    instrument: &Instrument,
+    now: i64,
+) -> Result<u64> {
     if instrument.kind == instrument_kind::FUTURE {
         return Ok(market.price.price);
     }

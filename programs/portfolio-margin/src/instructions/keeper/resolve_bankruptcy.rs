@@ -55,7 +55,8 @@ pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
     let socialised = remainder.min(exchange.total_quote_credit);
     if socialised > 0 {
         let credit = u128::from(exchange.total_quote_credit);
-        let index = u128::from(exchange.quote_loss_index) * (credit - u128::from(socialised)) / credit;
+        let index =
+            u128::from(exchange.quote_loss_index) * (credit - u128::from(socialised)) / credit;
         exchange.quote_loss_index = u64::try_from(index).map_err(|_| MarginError::MathOverflow)?;
         exchange.total_quote_credit -= socialised;
     }

@@ -63,7 +63,11 @@ pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> R
 }
 
 /// Quote owed to (positive) or by (negative) the holder of `position` at settlement.
-pub fn settlement_payoff(position: &Position, instrument: &Instrument, quote_decimals: u8) -> Result<i64> {
+pub fn settlement_payoff(
+    position: &Position,
+    instrument: &Instrument,
+    quote_decimals: u8,
+) -> Result<i64> {
     let settle = i128::from(instrument.settlement_price);
     let per_unit = match instrument.kind {
         instrument_kind::FUTURE => settle - i128::from(position.entry_price),

@@ -35,7 +35,10 @@ pub fn update_volatility(ctx: Context<UpdateVolatility>) -> Result<()> {
         let interval = i64::try_from(exchange.params.vol_update_interval_secs)
             .map_err(|_| MarginError::MathOverflow)?;
         require!(
-            price.publish_time.saturating_sub(underlying.last_price_time) >= interval,
+            price
+                .publish_time
+                .saturating_sub(underlying.last_price_time)
+                >= interval,
             MarginError::VolUpdateTooSoon
         );
         let elapsed = price.publish_time - underlying.last_price_time;

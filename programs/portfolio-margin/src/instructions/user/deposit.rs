@@ -43,11 +43,22 @@ pub fn deposit(ctx: Context<Deposit>, asset: u8, amount: u64) -> Result<()> {
             MarginError::UnknownCollateralAsset
         );
         let collateral = &mut exchange.collateral[index];
-        require_keys_eq!(collateral.mint, ctx.accounts.mint.key(), MarginError::WrongMint);
-        require_keys_eq!(collateral.vault, ctx.accounts.vault.key(), MarginError::WrongVault);
+        require_keys_eq!(
+            collateral.mint,
+            ctx.accounts.mint.key(),
+            MarginError::WrongMint
+        );
+        require_keys_eq!(
+            collateral.vault,
+            ctx.accounts.vault.key(),
+            MarginError::WrongVault
+        );
         // Saturating: a sum past u64::MAX is past any cap.
         let total = collateral.total_deposits.saturating_add(amount);
-        require!(total <= collateral.deposit_cap, MarginError::DepositCapExceeded);
+        require!(
+            total <= collateral.deposit_cap,
+            MarginError::DepositCapExceeded
+        );
         collateral.total_deposits = total;
         exchange.sync_quote(&mut account)?;
         let quote_before = account.quote();

@@ -45,7 +45,11 @@ pub fn margin_report<'info>(
 
 /// The wire form of a margin state: money in quote native units, equity rounded down and
 /// requirements up; Greeks as `I80F48` bits.
-pub fn build_report(state: &MarginState, markets: &MarketSet, decimals: u8) -> Result<MarginReport> {
+pub fn build_report(
+    state: &MarginState,
+    markets: &MarketSet,
+    decimals: u8,
+) -> Result<MarginReport> {
     let r = &state.report;
     let ceil = |v: I80F48| math::to_native_ceil(v, decimals);
     let equity = math::to_native_floor(state.equity, decimals)?;
@@ -74,7 +78,9 @@ pub fn build_report(state: &MarginState, markets: &MarketSet, decimals: u8) -> R
         netted_margin: ceil(r.netted_margin)?,
         portfolio_margin: maintenance,
         portfolio_scanning_loss: ceil(r.portfolio_scanning_loss)?,
-        health: equity.checked_sub(maintenance).ok_or(MarginError::MathOverflow)?,
+        health: equity
+            .checked_sub(maintenance)
+            .ok_or(MarginError::MathOverflow)?,
         underlyings,
     })
 }

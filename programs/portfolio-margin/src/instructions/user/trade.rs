@@ -94,7 +94,10 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
     let before_b = Box::new(*account_b);
     let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let is_future = instrument.kind == instrument_kind::FUTURE;
-    let opposite = args.quantity.checked_neg().ok_or(MarginError::MathOverflow)?;
+    let opposite = args
+        .quantity
+        .checked_neg()
+        .ok_or(MarginError::MathOverflow)?;
     let realised_a = account_a.apply_fill(
         args.underlying,
         args.instrument,
@@ -136,8 +139,18 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
     let slot_a = position_after(&account_a, args.underlying, args.instrument);
     let slot_b = position_after(&account_b, args.underlying, args.instrument);
     for (account, before, quantity_before, quantity_after) in [
-        (&*account_a, &before_a, position_after(&before_a, args.underlying, args.instrument), slot_a),
-        (&*account_b, &before_b, position_after(&before_b, args.underlying, args.instrument), slot_b),
+        (
+            &*account_a,
+            &before_a,
+            position_after(&before_a, args.underlying, args.instrument),
+            slot_a,
+        ),
+        (
+            &*account_b,
+            &before_b,
+            position_after(&before_b, args.underlying, args.instrument),
+            slot_b,
+        ),
     ] {
         let after = markets.evaluate(&exchange, account, now)?;
         if after.meets_initial() {

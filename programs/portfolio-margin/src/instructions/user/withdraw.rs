@@ -28,11 +28,7 @@ pub struct Withdraw<'info> {
 /// Moves `amount` of asset `asset` from the vault to `destination`. Afterwards the account's
 /// equity must meet its initial margin at fresh, tight prices (`remaining_accounts`: the
 /// margin check's documented order, for the account as it is after the withdrawal).
-pub fn withdraw<'info>(
-    ctx: Context<'info, Withdraw<'info>>,
-    asset: u8,
-    amount: u64,
-) -> Result<()> {
+pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: u64) -> Result<()> {
     require!(amount > 0, MarginError::ZeroAmount);
     let now = Clock::get()?.unix_timestamp;
     let index = asset as usize;
@@ -44,10 +40,21 @@ pub fn withdraw<'info>(
             MarginError::UnknownCollateralAsset
         );
         let collateral = &exchange.collateral[index];
-        require_keys_eq!(collateral.mint, ctx.accounts.mint.key(), MarginError::WrongMint);
-        require_keys_eq!(collateral.vault, ctx.accounts.vault.key(), MarginError::WrongVault);
+        require_keys_eq!(
+            collateral.mint,
+            ctx.accounts.mint.key(),
+            MarginError::WrongMint
+        );
+        require_keys_eq!(
+            collateral.vault,
+            ctx.accounts.vault.key(),
+            MarginError::WrongVault
+        );
         let mut account = ctx.accounts.margin_account.load_mut()?;
-        require!(account.in_liquidation == 0, MarginError::AccountInLiquidation);
+        require!(
+            account.in_liquidation == 0,
+            MarginError::AccountInLiquidation
+        );
         exchange.sync_quote(&mut account)?;
         let quote_before = account.quote();
         account.debit(index, amount)?;
