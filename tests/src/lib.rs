@@ -1125,7 +1125,7 @@ impl Env {
             self.add_underlying(
                 &format!("U{u}"),
                 oracle_kind::PYTH_LEGACY,
-                150_00000000,
+                usd(150.0),
                 sol_params(),
             )
             .await;

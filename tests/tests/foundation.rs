@@ -11,7 +11,7 @@ use portfolio_margin_tests::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-const SOL_E8: i64 = 150_00000000;
+const SOL_E8: i64 = 15_000_000_000; // 150 USD, expo -8
 
 /// Exchange with SOL (legacy Pyth) and ETH (pull oracle) underlyings and SOL (9 decimals)
 /// collateral, one trader with a margin account holding 1,000 USDC and 10 SOL.
@@ -19,7 +19,7 @@ async fn setup() -> (Env, Trader, Pubkey) {
     let mut env = Env::new().await;
     env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, SOL_E8, sol_params())
         .await;
-    env.add_underlying("ETH", oracle_kind::PYTH_PULL, 3_000_00000000, sol_params())
+    env.add_underlying("ETH", oracle_kind::PYTH_PULL, usd(3000.0), sol_params())
         .await;
     env.add_collateral(0, 9, default_haircut()).await;
     let trader = env.trader(1_000).await;

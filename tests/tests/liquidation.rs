@@ -20,7 +20,7 @@ fn future_target(instrument: u8) -> LiquidationTarget {
 
 async fn sol_market() -> (Env, Trader, Pubkey, u8) {
     let mut env = Env::new().await;
-    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, usd(150.0), sol_params())
         .await;
     env.add_collateral(0, 9, default_haircut()).await;
     let (maker, maker_account) = env.funded_account(1_000_000).await;
@@ -83,7 +83,7 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     assert_eq!(env.snapshot(&keys).await, before);
 
     // SOL falls to 115: equity 300 < maintenance 362.25.
-    env.set_price(0, 115_00000000).await;
+    env.set_price(0, usd(115.0)).await;
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health < 0);
     let before = env.snapshot(&keys).await;
@@ -158,7 +158,7 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
 
     // Five minutes later the fee has risen to 0.5% + 4.5% x 300/600 = 2.75%.
     env.advance(300).await;
-    env.set_price(0, 115_00000000).await;
+    env.set_price(0, usd(115.0)).await;
     assert_eq!(
         fee_rate(&env.exchange_state().await.params, started, env.now().await),
         27_500
@@ -209,7 +209,7 @@ async fn liquidation_bad_inputs_change_nothing() {
     )
     .await
     .unwrap();
-    env.set_price(0, 115_00000000).await;
+    env.set_price(0, usd(115.0)).await;
     let keys = [
         account,
         keeper_account,
@@ -305,7 +305,7 @@ async fn liquidation_bad_inputs_change_nothing() {
 
     // The liquidation class tolerates a two-minute-old price (trading does not), not a stale one.
     let now = env.now().await;
-    let old = Quote::at(115_00000000, now - 120);
+    let old = Quote::at(usd(115.0), now - 120);
     env.set_quote(
         0,
         Quote {
@@ -404,7 +404,7 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     let _ = saver;
 
     // Crash to 100: both accounts' equity is negative.
-    env.set_price(0, 100_00000000).await;
+    env.set_price(0, usd(100.0)).await;
     assert_error(
         env.resolve_bankruptcy(&small_account).await,
         MarginError::NotBankrupt,

@@ -10,7 +10,7 @@ use portfolio_margin_tests::*;
 use risk::I80F48;
 use solana_signer::Signer;
 
-const SOL_E8: i64 = 150_00000000;
+const SOL_E8: i64 = 15_000_000_000; // 150 USD, expo -8
 const DAY: i64 = 86_400;
 
 fn fx(v: f64) -> I80F48 {
@@ -137,7 +137,7 @@ async fn futures_fill_records_entry_and_realises_pnl() {
     assert_eq!((position.quantity, position.entry_price), (20, 153_000_000));
 
     // Sell 5 at 160: realises 5 * (160 - 153) = 35 USDC; the maker (short 20 at 153) loses 35.
-    env.set_price(0, 160_00000000).await;
+    env.set_price(0, usd(160.0)).await;
     env.trade(
         &taker,
         &taker_account,
@@ -387,9 +387,9 @@ async fn correlated_pair_passes_where_isolated_margin_would_not() {
         scan_range: 120_000,
         vol_shock: 250_000,
     };
-    env.add_underlying("BTC", oracle_kind::PYTH_PULL, 90_000_00000000, btc_params)
+    env.add_underlying("BTC", oracle_kind::PYTH_PULL, usd(90000.0), btc_params)
         .await;
-    env.add_underlying("ETH", oracle_kind::PYTH_LEGACY, 3_000_00000000, eth_params)
+    env.add_underlying("ETH", oracle_kind::PYTH_LEGACY, usd(3000.0), eth_params)
         .await;
     env.set_correlation(vec![1_000_000, 800_000, 800_000, 1_000_000])
         .await
@@ -666,7 +666,7 @@ async fn trade_bad_inputs_change_nothing() {
     env.set_quote(
         0,
         Quote {
-            conf: 4_00000000,
+            conf: 400_000_000,
             ..fresh
         },
     );
@@ -815,7 +815,7 @@ async fn withdrawal_that_breaks_initial_margin_is_refused() {
     assert!((0..=1).contains(&(report.initial_margin - report.initial_equity)));
 
     // A risk-reducing trade passes below initial margin: sell 5 back.
-    env.set_price(0, 148_00000000).await;
+    env.set_price(0, usd(148.0)).await;
     let (report, _) = env.margin_report(&taker_account).await.unwrap();
     assert!(report.initial_equity < report.initial_margin);
     env.trade(
@@ -991,7 +991,7 @@ async fn expiry_settlement_moves_positions_into_quote() {
         MarginError::InstrumentNotExpired,
     );
     env.advance(DAY).await;
-    env.set_price(0, 155_00000000).await;
+    env.set_price(0, usd(155.0)).await;
     // Positions of unsettled instruments stay.
     env.settle_positions(&account, &[0]).await.unwrap();
     assert_eq!(
@@ -1009,14 +1009,14 @@ async fn expiry_settlement_moves_positions_into_quote() {
         0,
         Quote {
             publish_time: now - 61,
-            ..Quote::at(155_00000000, now)
+            ..Quote::at(usd(155.0), now)
         },
     );
     assert_error(
         env.settle_instrument(0, call).await,
         MarginError::OracleStale,
     );
-    env.set_price(0, 155_00000000).await;
+    env.set_price(0, usd(155.0)).await;
     env.settle_instrument(0, call).await.unwrap();
     env.settle_instrument(0, future).await.unwrap();
     assert_error(
@@ -1076,8 +1076,7 @@ async fn full_account_of_64_positions_across_8_underlyings() {
             ));
         }
     }
-    let mut opened = 0;
-    for (u, index, kind, strike) in instruments.iter().copied() {
+    for (opened, (u, index, kind, strike)) in instruments.iter().copied().enumerate() {
         if opened == MAX_POSITIONS {
             // The 65th position: the array is full.
             let price = if kind == instrument_kind::FUTURE {
@@ -1127,7 +1126,6 @@ async fn full_account_of_64_positions_across_8_underlyings() {
         )
         .await
         .unwrap();
-        opened += 1;
     }
     let state = env.load::<MarginAccount>(&account).await;
     assert_eq!(

@@ -68,8 +68,6 @@ pub enum MarginError {
     CorrelationNotUnitDiagonal,
     #[msg("The correlation matrix is not positive semi-definite")]
     CorrelationNotPsd,
-    #[msg("Unknown pause flag bits")]
-    InvalidPauseFlags,
     #[msg("Unknown oracle kind")]
     InvalidOracleKind,
     #[msg("Unknown instrument kind")]

@@ -137,6 +137,17 @@ pub mod portfolio_margin {
         user::deposit_insurance(ctx, amount)
     }
 
+    // --- benchmark only (feature `bench`, never deployed) ---
+    #[cfg(feature = "bench")]
+    pub fn bench_primitive(
+        ctx: Context<BenchPrimitive>,
+        op: u8,
+        iterations: u32,
+        input: i128,
+    ) -> Result<()> {
+        instructions::bench_primitive(ctx, op, iterations, input)
+    }
+
     // --- view ---
     pub fn margin_report<'info>(
         ctx: Context<'info, MarginReportAccounts<'info>>,

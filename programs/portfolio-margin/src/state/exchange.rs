@@ -20,7 +20,6 @@ pub mod pause {
     pub const ACCOUNTS: u8 = 1 << 6;
     /// Blocks everything except deposits and settlement.
     pub const ALL: u8 = 1 << 7;
-    pub const VALID: u8 = u8::MAX;
 }
 
 /// Action classes, each with its own oracle validity limits.

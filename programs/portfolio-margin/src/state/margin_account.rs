@@ -138,6 +138,19 @@ pub fn quote_ceil(usd_e12: i128, quote_decimals: u8) -> Result<i64> {
     }
 }
 
+/// One side of a fill: `quantity` contracts (signed: + buys) of (underlying, instrument) at
+/// `price` (USD `expo = -6`).
+#[derive(Clone, Copy, Debug)]
+pub struct Fill {
+    pub underlying: u8,
+    pub instrument: u8,
+    pub is_future: bool,
+    /// Underlying units per contract, `expo = -6`.
+    pub contract_size: u64,
+    pub quantity: i64,
+    pub price: u64,
+}
+
 impl MarginAccount {
     /// Index of the position in (underlying, instrument), or of a free slot for it.
     pub fn position_slot(&self, underlying: u8, instrument: u8) -> Result<usize> {
@@ -158,16 +171,15 @@ impl MarginAccount {
     /// Futures: the part that reduces the position realises P&L against the entry price into
     /// the quote balance (rounded down); the part that opens or extends sets the average entry
     /// (rounded against the holder). Returns the realised P&L in quote native units.
-    pub fn apply_fill(
-        &mut self,
-        underlying: u8,
-        instrument: u8,
-        is_future: bool,
-        contract_size: u64,
-        quantity: i64,
-        price: u64,
-        quote_decimals: u8,
-    ) -> Result<i64> {
+    pub fn apply_fill(&mut self, fill: &Fill, quote_decimals: u8) -> Result<i64> {
+        let Fill {
+            underlying,
+            instrument,
+            is_future,
+            contract_size,
+            quantity,
+            price,
+        } = *fill;
         let slot = self.position_slot(underlying, instrument)?;
         let position = &mut self.positions[slot];
         let old = position.quantity;

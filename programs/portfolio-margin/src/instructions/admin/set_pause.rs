@@ -13,10 +13,6 @@ pub struct SetPause<'info> {
 
 /// Sets the pause flags (`pause::*` bits); 0 unpauses everything.
 pub fn set_pause(ctx: Context<SetPause>, pause_flags: u8) -> Result<()> {
-    require!(
-        pause_flags & !pause::VALID == 0,
-        MarginError::InvalidPauseFlags
-    );
     let mut exchange = ctx.accounts.exchange.load_mut()?;
     exchange.pause_flags = pause_flags;
     emit!(PauseUpdated {

@@ -150,22 +150,20 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
             let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
             let taken = if held > 0 { signed } else { -signed };
             let is_future = entry.kind == instrument_kind::FUTURE;
-            liquidatee.apply_fill(
+            let fill = Fill {
                 underlying,
                 instrument,
                 is_future,
-                entry.contract_size,
-                -taken,
-                mark,
-                quote_decimals,
-            )?;
+                contract_size: entry.contract_size,
+                quantity: -taken,
+                price: mark,
+            };
+            liquidatee.apply_fill(&fill, quote_decimals)?;
             liquidator.apply_fill(
-                underlying,
-                instrument,
-                is_future,
-                entry.contract_size,
-                taken,
-                mark,
+                &Fill {
+                    quantity: taken,
+                    ..fill
+                },
                 quote_decimals,
             )?;
             if !is_future {

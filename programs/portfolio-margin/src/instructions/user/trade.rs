@@ -98,22 +98,20 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         .quantity
         .checked_neg()
         .ok_or(MarginError::MathOverflow)?;
-    let realised_a = account_a.apply_fill(
-        args.underlying,
-        args.instrument,
+    let fill = Fill {
+        underlying: args.underlying,
+        instrument: args.instrument,
         is_future,
-        instrument.contract_size,
-        args.quantity,
-        args.price,
-        quote_decimals,
-    )?;
+        contract_size: instrument.contract_size,
+        quantity: args.quantity,
+        price: args.price,
+    };
+    let realised_a = account_a.apply_fill(&fill, quote_decimals)?;
     let realised_b = account_b.apply_fill(
-        args.underlying,
-        args.instrument,
-        is_future,
-        instrument.contract_size,
-        opposite,
-        args.price,
+        &Fill {
+            quantity: opposite,
+            ..fill
+        },
         quote_decimals,
     )?;
     let mut premium = 0i64;
