@@ -34,7 +34,15 @@ pub enum ActionClass {
 }
 
 #[zero_copy]
-#[derive(Debug, Default, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
+// Under `idl-build`, `#[zero_copy]` already implements `IdlBuild` and `AnchorSerialize` would
+// implement it again: there, plain borsh derives serialize the same bytes.
+#[cfg_attr(not(feature = "idl-build"), derive(AnchorSerialize, AnchorDeserialize))]
+#[cfg_attr(
+    feature = "idl-build",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize),
+    borsh(crate = "anchor_lang::prelude::borsh")
+)]
 #[repr(C)]
 pub struct OracleLimits {
     /// Maximum age of the price, seconds since its publish time.
@@ -45,7 +53,15 @@ pub struct OracleLimits {
 
 /// Exchange-wide risk parameters. Every field is range-checked by `validate`.
 #[zero_copy]
-#[derive(Debug, Default, PartialEq, Eq, AnchorSerialize, AnchorDeserialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
+// Under `idl-build`, `#[zero_copy]` already implements `IdlBuild` and `AnchorSerialize` would
+// implement it again: there, plain borsh derives serialize the same bytes.
+#[cfg_attr(not(feature = "idl-build"), derive(AnchorSerialize, AnchorDeserialize))]
+#[cfg_attr(
+    feature = "idl-build",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize),
+    borsh(crate = "anchor_lang::prelude::borsh")
+)]
 #[repr(C)]
 pub struct RiskParameters {
     /// Risk-free rate used in option pricing, `expo = -6` (signed, annual).
