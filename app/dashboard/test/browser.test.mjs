@@ -6,11 +6,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, DASHBOARD, cliReport } from "./helpers.mjs";
 import { serve } from "../serve.mjs";
 import { usd } from "../format.js";
+import { base58 } from "../accounts.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SCREENSHOT = join(ROOT, "docs", "dashboard.png");
@@ -178,4 +181,54 @@ test("dashboard: accounts from the sample snapshot, closest to liquidation first
   const first = snapshot.accounts.find((a) => a.health === healths[0]);
   await page.getByTestId("req-portfolio").waitFor();
   assert.equal(Number(await page.getByTestId("req-portfolio").getAttribute("data-value")), first.portfolio_margin);
+});
+
+/** A MarginAccount as the program lays it out (state/margin_account.rs), for the live stub. */
+function marginAccountData({ owner, quote, quantities, inLiquidation }) {
+  const data = Buffer.alloc(8 + 96 + 64 + 24 * 64 + 24 + 128);
+  createHash("sha256").update("account:MarginAccount").digest().copy(data, 0, 0, 8);
+  owner.copy(data, 40);
+  data.writeBigInt64LE(BigInt(quote), 104);
+  quantities.forEach((q, i) => data.writeBigInt64LE(BigInt(q), 168 + 24 * i));
+  data[168 + 24 * 64 + 22] = inLiquidation ? 1 : 0;
+  return data;
+}
+
+test("dashboard: live stub reads MarginAccounts with getProgramAccounts", { skip, timeout: 60_000 }, async () => {
+  const owner = createHash("sha256").update("owner").digest();
+  const address = base58(createHash("sha256").update("account").digest());
+  const requests = [];
+  const rpc = createServer((req, res) => {
+    const cors = { "access-control-allow-origin": "*", "access-control-allow-headers": "content-type" };
+    if (req.method === "OPTIONS") return res.writeHead(204, cors).end();
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      requests.push(JSON.parse(body));
+      const data = marginAccountData({ owner, quote: -2_500_000, quantities: [3, 0, -7], inLiquidation: true });
+      res.writeHead(200, { ...cors, "content-type": "application/json" });
+      res.end(JSON.stringify({ jsonrpc: "2.0", id: 1, result: [{ pubkey: address, account: { data: [data.toString("base64"), "base64"] } }] }));
+    });
+  });
+  await new Promise((done) => rpc.listen(0, "127.0.0.1", done));
+  try {
+    await page.getByTestId("tab-accounts").click();
+    await page.getByTestId("rpc-url").fill(`http://127.0.0.1:${rpc.address().port}`);
+    await page.getByTestId("fetch-live").click();
+    const row = page.locator(`#accounts-rows tr[data-address="${address}"]`);
+    await row.waitFor();
+    assert.equal(requests.length, 1);
+    assert.equal(requests[0].method, "getProgramAccounts");
+    assert.equal(requests[0].params[0], "93ULddwbsX8HxJQ9twpcSoqa5LwtSgGPj5U9cDdaT8zu");
+    const disc = createHash("sha256").update("account:MarginAccount").digest().subarray(0, 8);
+    assert.equal(requests[0].params[1].filters[0].memcmp.bytes, base58(disc));
+    await row.click();
+    const detail = await page.getByTestId("account-detail").textContent();
+    assert.match(detail, new RegExp(base58(owner)));
+    assert.match(detail, /quote balance \(native\)-2500000/);
+    assert.match(detail, /open positions2/);
+    assert.match(detail, /in liquidationtrue/);
+  } finally {
+    rpc.close();
+  }
 });
