@@ -1212,6 +1212,79 @@ impl Env {
     }
 }
 
+impl Env {
+    pub fn ix_set_pause(&self, pause_flags: u8) -> Instruction {
+        ix(
+            portfolio_margin::accounts::SetPause {
+                admin: self.admin.pubkey(),
+                exchange: self.exchange,
+            },
+            portfolio_margin::instruction::SetPause { pause_flags },
+        )
+    }
+
+    pub async fn set_pause(&mut self, pause_flags: u8) {
+        let instruction = self.ix_set_pause(pause_flags);
+        self.admin_send(instruction).await.expect("set_pause");
+    }
+
+    /// A second exchange (its own admin, the same quote mint) with a margin account of `trader`.
+    /// Returns (exchange, margin account).
+    pub async fn foreign_account(&mut self, trader: &Trader) -> (Pubkey, Pubkey) {
+        let other_admin = Keypair::new();
+        self.airdrop(&other_admin.pubkey(), 10_000_000_000).await;
+        let quote_mint = self.assets[0].mint;
+        let exchange = exchange_pda(&other_admin.pubkey());
+        let init = ix(
+            portfolio_margin::accounts::InitializeExchange {
+                creator: other_admin.pubkey(),
+                exchange,
+                quote_mint,
+                quote_vault: vault_pda(&exchange, &quote_mint),
+                insurance_vault: insurance_pda(&exchange),
+                token_program: spl_token::ID,
+                system_program: anchor_lang::system_program::ID,
+            },
+            portfolio_margin::instruction::InitializeExchange {
+                args: InitializeExchangeArgs {
+                    params: RiskParameters::defaults(),
+                    quote_deposit_cap: u64::MAX,
+                },
+            },
+        );
+        self.send(&[init], &[&other_admin])
+            .await
+            .expect("second exchange");
+        let create = ix(
+            portfolio_margin::accounts::CreateMarginAccount {
+                owner: trader.key(),
+                exchange,
+                margin_account: margin_pda(&exchange, &trader.key(), 0),
+                system_program: anchor_lang::system_program::ID,
+            },
+            portfolio_margin::instruction::CreateMarginAccount { account_id: 0 },
+        );
+        self.send(&[create], &[&trader.keypair])
+            .await
+            .expect("foreign account");
+        (exchange, margin_pda(&exchange, &trader.key(), 0))
+    }
+
+    /// Rewrites a margin account's stored state (test set-up only: builds states that would
+    /// take many transactions).
+    pub async fn write_margin_account(
+        &mut self,
+        key: &Pubkey,
+        change: impl FnOnce(&mut MarginAccount),
+    ) {
+        let mut account = self.account(key).await.expect("margin account");
+        let size = std::mem::size_of::<MarginAccount>();
+        let state: &mut MarginAccount = bytemuck::from_bytes_mut(&mut account.data[8..8 + size]);
+        change(state);
+        self.ctx.set_account(key, &account.into());
+    }
+}
+
 /// Seconds in the program's year (365.25 days).
 pub const YEAR: i64 = 31_557_600;
 

@@ -4,11 +4,17 @@
 //!
 //! Build: `scripts/build-sbf --features bench --deploy-dir target/deploy-bench`.
 
+//! Only the `bench_op` codes are compiled without the feature (the benchmark sends them).
+
+#[cfg(feature = "bench")]
 use anchor_lang::prelude::*;
+#[cfg(feature = "bench")]
 use risk::I80F48;
 
+#[cfg(feature = "bench")]
 use crate::error::MarginError;
 
+#[cfg(feature = "bench")]
 #[derive(Accounts)]
 pub struct BenchPrimitive<'info> {
     pub caller: Signer<'info>,
@@ -33,17 +39,46 @@ pub mod bench_op {
     pub const OPTION_RISK_ARRAY: u8 = 11;
     /// `risk_array` of a future on a prebuilt `UnderlyingScenarios` at 150.
     pub const FUTURE_RISK_ARRAY: u8 = 12;
+    /// `u128` wrapping multiply (`__multi3`).
+    pub const U128_MUL: u8 = 13;
+    /// `i128` division (`__divti3`).
+    pub const I128_DIV: u8 = 14;
+    /// `u64` checked multiply and division by a constant.
+    pub const I64_MUL_DIV: u8 = 15;
+    /// `I80F48` saturating multiply.
+    pub const SATURATING_MUL: u8 = 16;
+    /// `i128` shift right by 48 then left by a variable amount.
+    pub const I128_SHIFTS: u8 = 17;
+    /// `I80F48` multiply of two values below 2^15 through one `i64 x i64 -> i128` product.
+    pub const NARROW_MUL: u8 = 18;
+    /// `i64` wrapping multiply then arithmetic shift right by 20.
+    pub const I64_MUL_SHIFT: u8 = 19;
 }
 
+// Constants, not `I80F48::lit` in expressions: `lit` in a runtime position parses its string
+// at run time (about 1,700 CU on SBF).
+#[cfg(feature = "bench")]
+const VOL: I80F48 = I80F48::lit("0.8");
+#[cfg(feature = "bench")]
+const RANGE: I80F48 = I80F48::lit("0.15");
+#[cfg(feature = "bench")]
+const SHOCK: I80F48 = I80F48::lit("0.25");
+#[cfg(feature = "bench")]
+const EXPIRY: I80F48 = I80F48::lit("0.1");
+#[cfg(feature = "bench")]
+const FACTOR: I80F48 = FACTOR;
+
+#[cfg(feature = "bench")]
 fn underlying(spot: I80F48) -> risk::Underlying {
     risk::Underlying {
         spot,
-        vol: I80F48::lit("0.8"),
-        scan_range: I80F48::lit("0.15"),
-        vol_shock: I80F48::lit("0.25"),
+        vol: VOL,
+        scan_range: RANGE,
+        vol_shock: SHOCK,
     }
 }
 
+#[cfg(feature = "bench")]
 /// Runs `op` on `input + i * 2^-20` (as `I80F48` bits) for `i < iterations`; returns the
 /// wrapping sum of the results' bits as return data so nothing is optimised away.
 pub fn bench_primitive(
@@ -67,6 +102,7 @@ pub fn bench_primitive(
     Ok(())
 }
 
+#[cfg(feature = "bench")]
 #[inline(never)]
 fn run(
     op: u8,
@@ -75,7 +111,7 @@ fn run(
     scenarios: &risk::UnderlyingScenarios,
 ) -> core::result::Result<i128, risk::RiskError> {
     use bench_op::*;
-    let t = I80F48::lit("0.1");
+    let t = EXPIRY;
     Ok(match op {
         NOTHING => x.to_bits(),
         LN => risk::math::ln(x)?.to_bits(),
@@ -90,17 +126,17 @@ fn run(
                 I80F48::from_num(150),
                 x,
                 I80F48::ZERO,
-                I80F48::lit("0.8"),
+                VOL,
                 t,
             )?;
             g.price.to_bits() ^ g.delta.to_bits() ^ g.gamma.to_bits() ^ g.vega.to_bits()
         }
         MUL => x
-            .checked_mul(I80F48::lit("1.2345"))
+            .checked_mul(FACTOR)
             .ok_or(risk::RiskError::Overflow)?
             .to_bits(),
         DIV => x
-            .checked_div(I80F48::lit("1.2345"))
+            .checked_div(FACTOR)
             .ok_or(risk::RiskError::Overflow)?
             .to_bits(),
         UNDERLYING_SCENARIOS => {
@@ -114,6 +150,24 @@ fn run(
         FUTURE_RISK_ARRAY => {
             let a = Box::new(scenarios.risk_array(risk::Kind::Future, x, t)?);
             a.maintenance.pnl[0].to_bits() ^ a.initial.pnl[15].to_bits()
+        }
+        U128_MUL => {
+            (x.to_bits() as u128).wrapping_mul(0x1234_5678_9abc_def0_1234_5678_9abc_def1) as i128
+        }
+        I128_DIV => x.to_bits() / 1_234_567_891,
+        I64_MUL_DIV => {
+            let v = (x.to_bits() >> 28) as u64;
+            i128::from(v.checked_mul(1_234_567).ok_or(risk::RiskError::Overflow)? / 1_000_003)
+        }
+        SATURATING_MUL => x.saturating_mul(FACTOR).to_bits(),
+        I128_SHIFTS => (x.to_bits() >> 48) << (x.to_bits() & 7),
+        NARROW_MUL => {
+            let a = i64::try_from(x.to_bits()).map_err(|_| risk::RiskError::Overflow)?;
+            (i128::from(a) * i128::from(347_485_757_011_968i64)) >> 48
+        }
+        I64_MUL_SHIFT => {
+            let a = i64::try_from(x.to_bits() >> 20).map_err(|_| risk::RiskError::Overflow)?;
+            i128::from(a.wrapping_mul(1_234_567) >> 20)
         }
         _ => return Err(risk::RiskError::Domain),
     })

@@ -127,7 +127,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     let market = *markets.market(target_underlying)?;
     let spot = market.price.price;
 
-    let (quantity, mark, fee_base_e12, closes_out) = match args.target {
+    // The per-call cap keeps steps small while the account can still recover; an account
+    // whose equity is already negative cannot, and is closed out as fast as keepers can.
+    let capped = before.equity >= I80F48::ZERO;
+    let (quantity, mark, fee_base_e12) = match args.target {
         LiquidationTarget::Position {
             underlying,
             instrument,
@@ -140,10 +143,11 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 .ok_or(MarginError::NothingToLiquidate)?;
             let entry = *markets.instrument(underlying, instrument)?;
             let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
-            let (quantity, closes_out) = step_size(
+            let quantity = step_size(
                 held.unsigned_abs(),
                 args.quantity,
                 &exchange.params,
+                capped,
                 |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
             )?;
             let mark = mark_price(&exchange, &market, &entry, now)?;
@@ -180,12 +184,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 payer.add_quote(-premium)?;
                 payee.add_quote(premium)?;
             }
-            (
-                quantity,
-                mark,
-                unit_value_e12 * i128::from(quantity),
-                closes_out,
-            )
+            (quantity, mark, unit_value_e12 * i128::from(quantity))
         }
         LiquidationTarget::Collateral { asset } => {
             let index = asset as usize;
@@ -197,16 +196,15 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                     .checked_div(10i128.pow(u32::from(decimals)))
                     .ok_or_else(|| error!(MarginError::MathOverflow))
             };
-            let (quantity, closes_out) =
-                step_size(held, args.quantity, &exchange.params, |left| {
-                    quote_floor(value_e12(left)?, quote_decimals)
-                })?;
+            let quantity = step_size(held, args.quantity, &exchange.params, capped, |left| {
+                quote_floor(value_e12(left)?, quote_decimals)
+            })?;
             let value = quote_floor(value_e12(quantity)?, quote_decimals)?;
             liquidatee.debit(index, quantity)?;
             liquidator.credit(index, quantity)?;
             liquidatee.add_quote(value)?;
             liquidator.add_quote(-value)?;
-            (quantity, spot, value_e12(quantity)?, closes_out)
+            (quantity, spot, value_e12(quantity)?)
         }
     };
 
@@ -234,9 +232,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         health_after > health_before,
         MarginError::LiquidationWorsensHealth
     );
-    if !closes_out {
-        check_not_over(&exchange.params, &before, &after, quantity)?;
-    }
+    check_not_over(&exchange.params, &before, &after, quantity)?;
     let liquidator_state = markets.evaluate(&exchange, &liquidator, now)?;
     require!(
         liquidator_state.meets_initial(),
@@ -305,26 +301,30 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     Ok(())
 }
 
-/// The size of one step: at most `liquidation_max_fraction` of what is held (at least one
-/// unit), unless what would be left is dust (worth less than `dust_value`), in which case the
-/// whole holding is taken. Returns (quantity, closes out).
+/// The size of one step: `requested`, which may not exceed the holding nor, when `capped`,
+/// `liquidation_max_fraction` of it (at least one unit); when what would be left is dust (worth
+/// less than `dust_value`) the remainder is taken with it rather than stranded.
 fn step_size(
     held: u64,
     requested: u64,
     params: &RiskParameters,
+    capped: bool,
     value_of: impl Fn(u64) -> Result<i64>,
-) -> Result<(u64, bool)> {
+) -> Result<u64> {
     require!(requested <= held, MarginError::LiquidationTooLarge);
-    let left = held - requested;
-    if left == 0 || value_of(left)? < i64::try_from(params.dust_value).unwrap_or(i64::MAX) {
-        return Ok((held, true));
+    if capped {
+        let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
+        let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        require!(requested <= cap, MarginError::LiquidationTooLarge);
     }
-    let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
-    let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
-        .unwrap_or(u64::MAX)
-        .max(1);
-    require!(requested <= cap, MarginError::LiquidationTooLarge);
-    Ok((requested, false))
+    let left = held - requested;
+    let dust = i64::try_from(params.dust_value).unwrap_or(i64::MAX);
+    if left > 0 && value_of(left)? < dust {
+        return Ok(held);
+    }
+    Ok(requested)
 }
 
 /// Over-liquidation: a step may not carry the account past its margin target (maintenance

@@ -1,0 +1,559 @@
+//! The keeper bot (app/keeper) against the program on the in-process runtime: the same keeper
+//! code that runs against an RPC endpoint, through `keeper::banks::BanksCluster`.
+//!
+//! A SOL market crashes from 152 to 115. The keeper cranks volatility, settles an expired
+//! future and the positions in it, liquidates one account in capped steps at a Dutch-auction
+//! fee that rises between ticks until it is healthy again, liquidates a second account to
+//! nothing and resolves its bankruptcy from the insurance fund; it never sends a transaction
+//! that its simulation says would fail, and the vaults reconcile.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::Discriminator;
+use keeper::banks::BanksCluster;
+use keeper::liquidation::{LiquidationContext, Refusal};
+use keeper::{
+    AccountData, Action, Cluster, ClusterError, Keeper, KeeperConfig, Outcome, RetryPolicy,
+    Simulation,
+};
+use portfolio_margin::error::MarginError;
+use portfolio_margin::instructions::{LiquidationTarget, ListInstrumentArgs};
+use portfolio_margin::state::*;
+use portfolio_margin_tests::*;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+
+const DAY: i64 = 86_400;
+const SOL: usize = 0;
+
+/// The in-process cluster with two faults a real one has: calls that fail in transit, and
+/// another transaction landing between the keeper's read and its own (a front-run).
+struct RacingCluster {
+    inner: BanksCluster,
+    /// The next this many account reads fail with a transport error.
+    transport_failures: u32,
+    /// Sent just before the next simulation of a transaction carrying this instruction.
+    front_run: Option<(Vec<u8>, Transaction)>,
+}
+
+impl Cluster for RacingCluster {
+    async fn account(&mut self, key: &Pubkey) -> Result<Option<AccountData>, ClusterError> {
+        if self.transport_failures > 0 {
+            self.transport_failures -= 1;
+            return Err(ClusterError::Transport("injected: connection reset".into()));
+        }
+        self.inner.account(key).await
+    }
+
+    async fn program_accounts(
+        &mut self,
+        program: &Pubkey,
+        size: usize,
+        prefix: &[u8],
+    ) -> Result<Vec<(Pubkey, AccountData)>, ClusterError> {
+        self.inner.program_accounts(program, size, prefix).await
+    }
+
+    async fn latest_blockhash(&mut self) -> Result<keeper::Hash, ClusterError> {
+        self.inner.latest_blockhash().await
+    }
+
+    async fn simulate(&mut self, transaction: &Transaction) -> Result<Simulation, ClusterError> {
+        let carries = |discriminator: &[u8]| {
+            transaction
+                .message
+                .instructions
+                .iter()
+                .any(|ix| ix.data.starts_with(discriminator))
+        };
+        if let Some((discriminator, front_run)) = self.front_run.take() {
+            if carries(&discriminator) {
+                self.inner.send(&front_run).await.expect("front-run");
+            } else {
+                self.front_run = Some((discriminator, front_run));
+            }
+        }
+        self.inner.simulate(transaction).await
+    }
+
+    async fn send(&mut self, transaction: &Transaction) -> Result<String, ClusterError> {
+        self.inner.send(transaction).await
+    }
+
+    async fn sleep(&mut self, duration: Duration) {
+        self.inner.sleep(duration).await;
+    }
+}
+
+fn future_args(expiry: i64) -> ListInstrumentArgs {
+    ListInstrumentArgs {
+        kind: instrument_kind::FUTURE,
+        strike: 0,
+        expiry,
+        contract_size: 1_000_000,
+    }
+}
+
+fn position(account: &MarginAccount) -> i64 {
+    account
+        .positions
+        .iter()
+        .filter(|p| p.is_active())
+        .map(|p| p.quantity)
+        .sum()
+}
+
+/// (quantity, fee rate) of every liquidation step the keeper sent on `account`, in order.
+fn steps_on(keeper: &Keeper<RacingCluster>, account: &Pubkey) -> Vec<(u64, u64)> {
+    keeper
+        .journal
+        .iter()
+        .filter(|r| r.outcome.is_sent())
+        .filter_map(|r| match &r.action {
+            Action::Liquidate { account: a, step } if a == account => {
+                Some((step.quantity, step.fee_rate))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(keeper: &Keeper<RacingCluster>, matches: impl Fn(&Action) -> bool) -> usize {
+    keeper
+        .journal
+        .iter()
+        .filter(|r| r.outcome.is_sent() && matches(&r.action))
+        .count()
+}
+
+#[tokio::test]
+async fn keeper_cranks_settles_liquidates_and_resolves() {
+    let mut env = Env::new().await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
+    env.add_collateral(0, 9, default_haircut()).await;
+    let (maker, maker_account) = env.funded_account(1_000_000).await;
+    let now = env.now().await;
+    let future = env.list(SOL, future_args(now + 90 * DAY)).await;
+    let daily = env.list(SOL, future_args(now + DAY)).await;
+    let (keeper_trader, keeper_account) = env.funded_account(100_000).await;
+    env.deposit_insurance(&keeper_trader, 300 * USDC)
+        .await
+        .unwrap();
+
+    // Alice: long 20 at 150 on 850 USDC. At 115 her equity is 150 against a maintenance
+    // margin of 362.25: more than one capped step (half the position) is needed.
+    let (alice, alice_account) = env.funded_account(850).await;
+    env.trade(
+        &alice,
+        &alice_account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        20,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    // Bob: long 5 at 150 on 150 USDC; at 115 his equity is negative.
+    let (bob, bob_account) = env.funded_account(150).await;
+    env.trade(
+        &bob,
+        &bob_account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        5,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    // Dave: short 3 of the one-day future; it expires and settles.
+    let (dave, dave_account) = env.funded_account(1_000).await;
+    env.trade(
+        &dave,
+        &dave_account,
+        &maker,
+        &maker_account,
+        0,
+        daily,
+        -3,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+
+    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
+    banks.watch([
+        maker_account,
+        keeper_account,
+        alice_account,
+        bob_account,
+        dave_account,
+    ]);
+    let cluster = RacingCluster {
+        inner: banks,
+        transport_failures: 0,
+        front_run: None,
+    };
+    let mut config = KeeperConfig::new(env.exchange, keeper_account);
+    config.retry = RetryPolicy {
+        attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    };
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = log.clone();
+    let mut keeper = Keeper::new(cluster, keeper_trader.keypair.insecure_clone(), config)
+        .with_logger(move |line| {
+            println!("keeper: {line}");
+            sink.lock().unwrap().push(line.to_string());
+        });
+
+    // Tick 1, all healthy: the first volatility sample, nothing else. Tick 2 at once: nothing is due.
+    let summary = keeper.tick().await.unwrap();
+    assert_eq!((summary.accounts, summary.unhealthy), (5, 0));
+    assert_eq!(summary.records.len(), 1);
+    assert_eq!(
+        summary.records[0].action,
+        Action::UpdateVolatility { underlying: 0 }
+    );
+    let sol = env
+        .load::<Underlying>(&env.underlyings[SOL].key.clone())
+        .await;
+    assert_eq!((sol.last_price, sol.ewma_variance), (150_000_000, 0));
+    assert!(keeper.tick().await.unwrap().records.is_empty());
+
+    // A day later at 152: crank, settle the expired future, then Dave's and the maker's positions in it.
+    env.advance(DAY).await;
+    env.set_price(SOL, 152_00000000).await;
+    let dave_quote = env.load::<MarginAccount>(&dave_account).await.balances[0];
+    let summary = keeper.tick().await.unwrap();
+    assert!(
+        summary.records.iter().all(|r| r.outcome.is_sent()),
+        "{:?}",
+        summary.records
+    );
+    assert_eq!(
+        sent(
+            &keeper,
+            |a| matches!(a, Action::SettleInstrument { underlying: 0, instrument } if *instrument == daily)
+        ),
+        1
+    );
+    let sol = env
+        .load::<Underlying>(&env.underlyings[SOL].key.clone())
+        .await;
+    assert_eq!(
+        sol.instruments[daily as usize].status,
+        instrument_status::SETTLED
+    );
+    assert_eq!(
+        sol.instruments[daily as usize].settlement_price,
+        152_000_000
+    );
+    let dave_state = env.load::<MarginAccount>(&dave_account).await;
+    assert_eq!(position(&dave_state), 0);
+    // Short 3 settled at 152 against 150: -6 USDC.
+    assert_eq!(dave_state.balances[0], dave_quote - 6 * USDC as i64);
+    assert_eq!(
+        sent(&keeper, |a| matches!(a, Action::SettlePositions { .. })),
+        2
+    );
+
+    // The crash to 115. The first reads fail in transit (retried with backoff), and liquidation
+    // gets paused between the keeper's read and its transactions: their simulations fail,
+    // so nothing is sent.
+    env.advance(60).await;
+    env.set_price(SOL, 115_00000000).await;
+    let pause_on = ix(
+        portfolio_margin::accounts::SetPause {
+            admin: env.admin.pubkey(),
+            exchange: env.exchange,
+        },
+        portfolio_margin::instruction::SetPause {
+            pause_flags: pause::LIQUIDATE,
+        },
+    );
+    let blockhash = env.ctx.banks_client.get_latest_blockhash().await.unwrap();
+    let pause_tx = Transaction::new_signed_with_payer(
+        &[pause_on],
+        Some(&env.admin.pubkey()),
+        &[&env.admin],
+        blockhash,
+    );
+    keeper.cluster.transport_failures = 2;
+    keeper.cluster.front_run = Some((
+        portfolio_margin::instruction::Liquidate::DISCRIMINATOR.to_vec(),
+        pause_tx,
+    ));
+    let before = env
+        .snapshot(&[alice_account, bob_account, keeper_account])
+        .await;
+    let summary = keeper.tick().await.unwrap();
+    assert_eq!(summary.unhealthy, 2);
+    assert_eq!(keeper.stats.retries, 2);
+    let skipped: Vec<_> = summary
+        .records
+        .iter()
+        .filter(|r| matches!(r.action, Action::Liquidate { .. }))
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    let paused = format!("{:#x}", code(MarginError::Paused));
+    for record in skipped {
+        match &record.outcome {
+            Outcome::Skipped { error } => assert!(error.contains(&paused), "{error}"),
+            other => panic!("expected a skipped liquidation, got {other:?}"),
+        }
+    }
+    assert_eq!(keeper.stats.skipped, 2);
+    assert_eq!(
+        env.snapshot(&[alice_account, bob_account, keeper_account])
+            .await,
+        before
+    );
+    // The vol crank saw the crash: realised volatility now prices above the 0.8 parameter.
+    let sol = env
+        .load::<Underlying>(&env.underlyings[SOL].key.clone())
+        .await;
+    assert_eq!(sol.last_price, 115_000_000);
+    assert!(sol.pricing_vol() > 800_000);
+
+    // Unpaused: the first steps, at the starting fee (0.5%). Alice: the cap, 10 of 20 (not
+    // enough to recover); Bob: 3 of 5.
+    env.admin_send(ix(
+        portfolio_margin::accounts::SetPause {
+            admin: env.admin.pubkey(),
+            exchange: env.exchange,
+        },
+        portfolio_margin::instruction::SetPause { pause_flags: 0 },
+    ))
+    .await
+    .unwrap();
+    keeper.tick().await.unwrap();
+    assert_eq!(steps_on(&keeper, &alice_account), [(10, 5_000)]);
+    assert_eq!(steps_on(&keeper, &bob_account), [(3, 5_000)]);
+    let alice_state = env.load::<MarginAccount>(&alice_account).await;
+    assert_eq!(
+        (position(&alice_state), alice_state.in_liquidation),
+        (10, 1)
+    );
+    let (report, _) = env.margin_report(&alice_account).await.unwrap();
+    assert!(report.health < 0);
+
+    // Five minutes later the fee is 2.75%. Alice: the smallest step that restores health is 3
+    // (2 would not); Bob: 1 of 2 (the cap).
+    env.advance(300).await;
+    env.set_price(SOL, 115_00000000).await;
+    let snapshot = keeper.snapshot().await.unwrap();
+    let alice_now = *snapshot.account(&alice_account).unwrap();
+    let context = LiquidationContext::new(
+        &snapshot,
+        snapshot.account(&keeper_account).unwrap(),
+        &alice_now,
+        0,
+    )
+    .unwrap();
+    let target = LiquidationTarget::Position {
+        underlying: 0,
+        instrument: future,
+    };
+    assert!(!context.preview(target, 2).unwrap().recovered());
+    assert!(context.preview(target, 3).unwrap().recovered());
+    // Local previews name the program's refusals: more than the cap, and far past the target.
+    assert_eq!(
+        context.preview(target, 6).unwrap().refusal,
+        Some(Refusal::TooLarge)
+    );
+    assert_eq!(
+        context.preview(target, 5).unwrap().refusal,
+        Some(Refusal::OverLiquidation)
+    );
+    keeper.tick().await.unwrap();
+    assert_eq!(
+        steps_on(&keeper, &alice_account),
+        [(10, 5_000), (3, 27_500)]
+    );
+    assert_eq!(steps_on(&keeper, &bob_account), [(3, 5_000), (1, 27_500)]);
+    let alice_state = env.load::<MarginAccount>(&alice_account).await;
+    assert_eq!(
+        (
+            position(&alice_state),
+            alice_state.in_liquidation,
+            alice_state.liquidation_started_at
+        ),
+        (7, 0, 0)
+    );
+    let (report, _) = env.margin_report(&alice_account).await.unwrap();
+    assert!(report.health >= 0, "Alice healthy again: {report:?}");
+    // Fees: 0.5% x 10 x 115 and 2.75% x 3 x 115; realised 35 per contract.
+    assert_eq!(
+        alice_state.balances[0],
+        850_000_000 - 13 * 35_000_000 - 5_750_000 - 9_487_500
+    );
+
+    // Two minutes on (fee 3.65%): Bob's last contract closes him out; he is bankrupt and the
+    // keeper resolves it in the same tick, from the insurance fund.
+    env.advance(120).await;
+    env.set_price(SOL, 115_00000000).await;
+    let fund_before = env.exchange_state().await.insurance_balance;
+    keeper.tick().await.unwrap();
+    assert_eq!(
+        steps_on(&keeper, &bob_account),
+        [(3, 5_000), (1, 27_500), (1, 36_500)]
+    );
+    // 150 - 5 x 35 - fees (1.725 + 3.1625 + 4.1975) = -34.085, and 25% of the last fee went to the fund.
+    let debt = 34_085_000u64;
+    let last_fee_share = 4_197_500u64 / 4;
+    let resolved: Vec<_> = keeper
+        .journal
+        .iter()
+        .filter(|r| matches!(r.action, Action::ResolveBankruptcy { account, .. } if account == bob_account))
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(
+        resolved[0].action,
+        Action::ResolveBankruptcy {
+            account: bob_account,
+            debt
+        }
+    );
+    assert!(resolved[0].outcome.is_sent());
+    let bob_state = env.load::<MarginAccount>(&bob_account).await;
+    assert!(bob_state.is_empty());
+    let exchange = env.exchange_state().await;
+    assert_eq!(
+        exchange.insurance_balance,
+        fund_before + last_fee_share - debt
+    );
+    assert_eq!(
+        exchange.quote_loss_index, LOSS_INDEX_ONE,
+        "absorbed by the fund"
+    );
+
+    // Quiet afterwards: the crank only.
+    env.advance(120).await;
+    env.set_price(SOL, 115_00000000).await;
+    let summary = keeper.tick().await.unwrap();
+    assert_eq!(summary.unhealthy, 0);
+    assert!(summary
+        .records
+        .iter()
+        .all(|r| matches!(r.action, Action::UpdateVolatility { .. })));
+
+    // Never a failing transaction sent; the two refused by simulation were not sent at all.
+    let stats = keeper.stats;
+    assert_eq!((stats.failed, stats.gave_up, stats.skipped), (0, 0, 2));
+    assert_eq!(
+        stats.sent as usize,
+        keeper
+            .journal
+            .iter()
+            .filter(|r| r.outcome.is_sent())
+            .count()
+    );
+    assert_eq!(stats.simulated, stats.sent + stats.skipped);
+    assert!(keeper.journal.iter().all(|r| !r.reason.is_empty()));
+    assert_eq!(
+        sent(&keeper, |a| matches!(a, Action::UpdateVolatility { .. })),
+        6
+    );
+    assert!(log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|line| line.contains("retry")));
+
+    // The keeper holds what it took over: 13 from Alice and 5 from Bob, long at 115.
+    let keeper_state = env.load::<MarginAccount>(&keeper_account).await;
+    assert_eq!(position(&keeper_state), 18);
+
+    // Reconciliation: each vault holds what the exchange records, and what the accounts are
+    // owed (quote at the loss index plus futures P&L at 115) never exceeds the quote vault.
+    let exchange = env.exchange_state().await;
+    let vault = env.token_balance(&env.assets[0].vault.clone()).await;
+    assert_eq!(vault, exchange.collateral[0].total_deposits);
+    assert_eq!(
+        env.token_balance(&env.insurance_vault.clone()).await,
+        exchange.insurance_balance
+    );
+    assert_eq!(
+        env.token_balance(&env.assets[1].vault.clone()).await,
+        exchange.collateral[1].total_deposits
+    );
+    let mut claims: i128 = 0;
+    for key in [
+        maker_account,
+        keeper_account,
+        alice_account,
+        bob_account,
+        dave_account,
+    ] {
+        let state = env.load::<MarginAccount>(&key).await;
+        let quote = state.effective_quote(exchange.quote_loss_index).unwrap();
+        assert!(quote >= 0, "negative balance on {key}");
+        claims += i128::from(quote);
+        for p in state.positions.iter().filter(|p| p.is_active()) {
+            claims += i128::from(p.quantity) * (115_000_000 - i128::from(p.entry_price));
+        }
+    }
+    assert!(
+        claims <= i128::from(vault),
+        "claims {claims} > vault {vault}"
+    );
+    assert!(
+        i128::from(vault) - claims <= 10,
+        "rounding dust only: {}",
+        i128::from(vault) - claims
+    );
+}
+
+#[tokio::test]
+async fn keeper_reports_equal_the_programs() {
+    // The keeper's local evaluation is the program's margin code on the same bytes: its report
+    // equals `margin_report` (on the SBF build, the program's return data) for every account.
+    let mut env = Env::new().await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
+    env.add_collateral(0, 9, default_haircut()).await;
+    let (maker, maker_account) = env.funded_account(1_000_000).await;
+    let now = env.now().await;
+    let future = env.list(SOL, future_args(now + 90 * DAY)).await;
+    let (trader, account) = env.funded_account(2_000).await;
+    env.deposit(&trader, &account, 1, 3_000_000_000)
+        .await
+        .unwrap();
+    env.trade(
+        &trader,
+        &account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        -4,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    let (keeper_trader, keeper_account) = env.funded_account(10_000).await;
+    env.set_price(SOL, 141_00000000).await;
+
+    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
+    banks.watch([maker_account, account, keeper_account]);
+    let mut keeper = Keeper::new(
+        banks,
+        keeper_trader.keypair.insecure_clone(),
+        KeeperConfig::new(env.exchange, keeper_account),
+    );
+    let snapshot = keeper.snapshot().await.unwrap();
+    assert_eq!(snapshot.accounts.len(), 3);
+    for key in [maker_account, account, keeper_account] {
+        let local = snapshot.report(snapshot.account(&key).unwrap()).unwrap();
+        let (program, _) = env.margin_report(&key).await.unwrap();
+        assert_eq!(local, program, "{key}");
+    }
+}
