@@ -41,6 +41,12 @@ pub const SCENARIOS: usize = 16;
 /// Scenarios at full weight.
 pub const FULL_WEIGHT_SCENARIOS: usize = 14;
 
+// Bounds as constants: `I80F48::lit` in a runtime position parses its string at run time
+// (about 1,700 CU on SBF), so every literal on a hot path is a `const`.
+const MAX_EXTREME_MULTIPLE: I80F48 = I80F48::lit("100");
+const MAX_INITIAL_MULTIPLIER: I80F48 = I80F48::lit("10");
+const MAX_VOL: I80F48 = I80F48::lit("10");
+
 /// What a position is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -106,13 +112,14 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
+        const DEFAULT: Params = Params {
             rate: I80F48::ZERO,
             extreme_multiple: I80F48::lit("3"),
             extreme_fraction: I80F48::lit("0.35"),
             short_option_min: I80F48::lit("0.01"),
             initial_multiplier: I80F48::lit("1.25"),
-        }
+        };
+        DEFAULT
     }
 }
 
@@ -122,7 +129,7 @@ impl Params {
         if self.rate.saturating_abs() > I80F48::ONE {
             return Err(RiskError::InvalidRate);
         }
-        if self.extreme_multiple < I80F48::ONE || self.extreme_multiple > I80F48::lit("100") {
+        if self.extreme_multiple < I80F48::ONE || self.extreme_multiple > MAX_EXTREME_MULTIPLE {
             return Err(RiskError::InvalidExtremeMultiple);
         }
         if self.extreme_fraction < I80F48::ZERO || self.extreme_fraction > I80F48::ONE {
@@ -131,7 +138,7 @@ impl Params {
         if self.short_option_min < I80F48::ZERO || self.short_option_min > I80F48::ONE {
             return Err(RiskError::InvalidShortOptionMin);
         }
-        if self.initial_multiplier < I80F48::ONE || self.initial_multiplier > I80F48::lit("10") {
+        if self.initial_multiplier < I80F48::ONE || self.initial_multiplier > MAX_INITIAL_MULTIPLIER {
             return Err(RiskError::InvalidInitialMultiplier);
         }
         Ok(())
@@ -146,7 +153,7 @@ impl Underlying {
         if self.spot <= I80F48::ZERO {
             return Err(RiskError::InvalidSpot);
         }
-        if self.vol <= I80F48::ZERO || self.vol > I80F48::lit("10") {
+        if self.vol <= I80F48::ZERO || self.vol > MAX_VOL {
             return Err(RiskError::InvalidVol);
         }
         if self.scan_range <= I80F48::ZERO || self.scan_range >= I80F48::ONE {

@@ -37,6 +37,8 @@ const EXP_MIN: I80F48 = I80F48::lit("-34");
 const EXP_MAX: I80F48 = I80F48::lit("54.5");
 /// `norm_cdf(x)` for `|x| >= 8` is 0 or 1 to within 6.2e-16, below the resolution.
 const CDF_CUTOFF: I80F48 = I80F48::lit("8");
+/// `norm_pdf(x)` for `|x| >= 9` is below 1.1e-18: 0.
+const PDF_CUTOFF: I80F48 = I80F48::lit("9");
 
 #[inline]
 pub(crate) fn mul(a: I80F48, b: I80F48) -> Result<I80F48, RiskError> {
@@ -220,7 +222,7 @@ pub fn norm_cdf(x: I80F48) -> I80F48 {
 /// below 1.1e-18).
 pub fn norm_pdf(x: I80F48) -> I80F48 {
     let a = x.saturating_abs();
-    if a >= I80F48::lit("9") {
+    if a >= PDF_CUTOFF {
         return I80F48::ZERO;
     }
     let half_sq = mul_small(a, a) >> 1u32; // [0, 40.5]

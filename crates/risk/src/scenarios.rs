@@ -303,7 +303,8 @@ pub fn risk_array(
 /// `vol_shock` is `-V`, `+V`, or 0.
 pub fn scenario(params: &Params, underlying: &Underlying, index: usize) -> Scenario {
     let e = params.extreme_multiple;
-    let thirds = |t: i32| I80F48::from_num(t).saturating_div(I80F48::lit("3"));
+    const THREE: I80F48 = I80F48::lit("3");
+    let thirds = |t: i32| I80F48::from_num(t).saturating_div(THREE);
     if index < FULL_WEIGHT_SCENARIOS {
         let shock = if index.is_multiple_of(2) {
             -underlying.vol_shock

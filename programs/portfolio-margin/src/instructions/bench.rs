@@ -66,7 +66,7 @@ const SHOCK: I80F48 = I80F48::lit("0.25");
 #[cfg(feature = "bench")]
 const EXPIRY: I80F48 = I80F48::lit("0.1");
 #[cfg(feature = "bench")]
-const FACTOR: I80F48 = FACTOR;
+const FACTOR: I80F48 = I80F48::lit("1.2345");
 
 #[cfg(feature = "bench")]
 fn underlying(spot: I80F48) -> risk::Underlying {
