@@ -3,8 +3,8 @@
 //!
 //! A SOL market crashes from 152 to 115. The keeper cranks volatility, settles an expired
 //! future and the positions in it, liquidates one account in capped steps at a Dutch-auction
-//! fee that rises between ticks until it is healthy again, liquidates a second account to
-//! nothing and resolves its bankruptcy from the insurance fund; it never sends a transaction
+//! fee that rises between ticks until it is healthy again, closes out a second account whose
+//! equity went negative and resolves its bankruptcy from the insurance fund; it never sends a transaction
 //! that its simulation says would fail, and the vaults reconcile.
 
 use std::sync::{Arc, Mutex};
@@ -323,8 +323,10 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     assert_eq!(sol.last_price, 115_000_000);
     assert!(sol.pricing_vol() > 800_000);
 
-    // Unpaused: the first steps, at the starting fee (0.5%). Alice: the cap, 10 of 20 (not
-    // enough to recover); Bob: 3 of 5.
+    // Unpaused: the first steps, at the starting fee (0.5%). Alice (equity still positive):
+    // the cap, 10 of 20, not enough to recover. Bob (equity negative, so no cap): all 5 at
+    // once; he is left with no positions and a debt, and the keeper resolves his bankruptcy in
+    // the same tick, from the insurance fund.
     env.admin_send(ix(
         portfolio_margin::accounts::SetPause {
             admin: env.admin.pubkey(),
@@ -334,9 +336,10 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     ))
     .await
     .unwrap();
+    let fund_before = env.exchange_state().await.insurance_balance;
     keeper.tick().await.unwrap();
     assert_eq!(steps_on(&keeper, &alice_account), [(10, 5_000)]);
-    assert_eq!(steps_on(&keeper, &bob_account), [(3, 5_000)]);
+    assert_eq!(steps_on(&keeper, &bob_account), [(5, 5_000)]);
     let alice_state = env.load::<MarginAccount>(&alice_account).await;
     assert_eq!(
         (position(&alice_state), alice_state.in_liquidation),
@@ -344,71 +347,8 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     );
     let (report, _) = env.margin_report(&alice_account).await.unwrap();
     assert!(report.health < 0);
-
-    // Five minutes later the fee is 2.75%. Alice: the smallest step that restores health is 3
-    // (2 would not); Bob: 1 of 2 (the cap).
-    env.advance(300).await;
-    env.set_price(SOL, 115_00000000).await;
-    let snapshot = keeper.snapshot().await.unwrap();
-    let alice_now = *snapshot.account(&alice_account).unwrap();
-    let context = LiquidationContext::new(
-        &snapshot,
-        snapshot.account(&keeper_account).unwrap(),
-        &alice_now,
-        0,
-    )
-    .unwrap();
-    let target = LiquidationTarget::Position {
-        underlying: 0,
-        instrument: future,
-    };
-    assert!(!context.preview(target, 2).unwrap().recovered());
-    assert!(context.preview(target, 3).unwrap().recovered());
-    // Local previews name the program's refusals: more than the cap, and far past the target.
-    assert_eq!(
-        context.preview(target, 6).unwrap().refusal,
-        Some(Refusal::TooLarge)
-    );
-    assert_eq!(
-        context.preview(target, 5).unwrap().refusal,
-        Some(Refusal::OverLiquidation)
-    );
-    keeper.tick().await.unwrap();
-    assert_eq!(
-        steps_on(&keeper, &alice_account),
-        [(10, 5_000), (3, 27_500)]
-    );
-    assert_eq!(steps_on(&keeper, &bob_account), [(3, 5_000), (1, 27_500)]);
-    let alice_state = env.load::<MarginAccount>(&alice_account).await;
-    assert_eq!(
-        (
-            position(&alice_state),
-            alice_state.in_liquidation,
-            alice_state.liquidation_started_at
-        ),
-        (7, 0, 0)
-    );
-    let (report, _) = env.margin_report(&alice_account).await.unwrap();
-    assert!(report.health >= 0, "Alice healthy again: {report:?}");
-    // Fees: 0.5% x 10 x 115 and 2.75% x 3 x 115; realised 35 per contract.
-    assert_eq!(
-        alice_state.balances[0],
-        850_000_000 - 13 * 35_000_000 - 5_750_000 - 9_487_500
-    );
-
-    // Two minutes on (fee 3.65%): Bob's last contract closes him out; he is bankrupt and the
-    // keeper resolves it in the same tick, from the insurance fund.
-    env.advance(120).await;
-    env.set_price(SOL, 115_00000000).await;
-    let fund_before = env.exchange_state().await.insurance_balance;
-    keeper.tick().await.unwrap();
-    assert_eq!(
-        steps_on(&keeper, &bob_account),
-        [(3, 5_000), (1, 27_500), (1, 36_500)]
-    );
-    // 150 - 5 x 35 - fees (1.725 + 3.1625 + 4.1975) = -34.085, and 25% of the last fee went to the fund.
-    let debt = 34_085_000u64;
-    let last_fee_share = 4_197_500u64 / 4;
+    // Bob: 150 - 5 x 35 - 0.5% x 5 x 115 = -27.875.
+    let debt = 27_875_000u64;
     let resolved: Vec<_> = keeper
         .journal
         .iter()
@@ -426,13 +366,66 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     let bob_state = env.load::<MarginAccount>(&bob_account).await;
     assert!(bob_state.is_empty());
     let exchange = env.exchange_state().await;
+    // The fund received 25% of both fees (5.75 and 2.875) and paid Bob's debt.
     assert_eq!(
         exchange.insurance_balance,
-        fund_before + last_fee_share - debt
+        fund_before + 5_750_000 / 4 + 2_875_000 / 4 - debt
     );
     assert_eq!(
         exchange.quote_loss_index, LOSS_INDEX_ONE,
         "absorbed by the fund"
+    );
+
+    // Five minutes later the fee is 2.75%. Alice: the smallest step that restores health is 3
+    // (2 would not).
+    env.advance(300).await;
+    env.set_price(SOL, 115_00000000).await;
+    let snapshot = keeper.snapshot().await.unwrap();
+    let alice_now = *snapshot.account(&alice_account).unwrap();
+    let context = LiquidationContext::new(
+        &snapshot,
+        snapshot.account(&keeper_account).unwrap(),
+        &alice_now,
+        0,
+    )
+    .unwrap();
+    let target = LiquidationTarget::Position {
+        underlying: 0,
+        instrument: future,
+    };
+    assert!(context.capped());
+    assert_eq!(context.fee_rate(), 27_500);
+    assert!(!context.preview(target, 2).unwrap().recovered());
+    assert!(context.preview(target, 3).unwrap().recovered());
+    // Local previews name the program's refusals: more than the cap, and far past the target.
+    assert_eq!(
+        context.preview(target, 6).unwrap().refusal,
+        Some(Refusal::TooLarge)
+    );
+    assert_eq!(
+        context.preview(target, 5).unwrap().refusal,
+        Some(Refusal::OverLiquidation)
+    );
+    keeper.tick().await.unwrap();
+    assert_eq!(
+        steps_on(&keeper, &alice_account),
+        [(10, 5_000), (3, 27_500)]
+    );
+    let alice_state = env.load::<MarginAccount>(&alice_account).await;
+    assert_eq!(
+        (
+            position(&alice_state),
+            alice_state.in_liquidation,
+            alice_state.liquidation_started_at
+        ),
+        (7, 0, 0)
+    );
+    let (report, _) = env.margin_report(&alice_account).await.unwrap();
+    assert!(report.health >= 0, "Alice healthy again: {report:?}");
+    // Fees: 0.5% x 10 x 115 and 2.75% x 3 x 115; realised 35 per contract.
+    assert_eq!(
+        alice_state.balances[0],
+        850_000_000 - 13 * 35_000_000 - 5_750_000 - 9_487_500
     );
 
     // Quiet afterwards: the crank only.
@@ -460,7 +453,7 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     assert!(keeper.journal.iter().all(|r| !r.reason.is_empty()));
     assert_eq!(
         sent(&keeper, |a| matches!(a, Action::UpdateVolatility { .. })),
-        6
+        5
     );
     assert!(log
         .lock()

@@ -1,0 +1,590 @@
+//! Choosing a liquidation step: every candidate is evaluated locally by replaying what the
+//! program's `liquidate` does (the same `MarketSet`, the same fills, fee and rounding, the same
+//! checks, in the same order) on copies of the two accounts, so the keeper knows before sending
+//! how much health a step buys, what it costs the liquidatee and whether the program would
+//! accept it.
+//!
+//! The replay follows `programs/portfolio-margin/src/instructions/keeper/liquidate.rs`; the
+//! state-changing pieces it calls are the program's own (`MarginAccount::apply_fill`,
+//! `add_quote`, `debit`/`credit`, `quote_floor`/`quote_ceil`, `fee_rate`, `MarketSet::evaluate`).
+//! Three small private helpers of that file (`step_size`, `check_not_over`, `mark_price`) are
+//! restated here line for line. Simulation before sending still guards against any drift.
+
+use anchor_lang::prelude::Pubkey;
+use portfolio_margin::instructions::{fee_rate, LiquidationTarget};
+use portfolio_margin::margin::{years_until, MarginState, Market, MarketSet};
+use portfolio_margin::math::{self, CheckedFixed};
+use portfolio_margin::state::*;
+use risk::I80F48;
+
+use crate::snapshot::Snapshot;
+use crate::KeeperError;
+
+/// Why the program would refuse a step, named after its error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `LiquidationTooLarge`: more than held, or more than the per-call cap.
+    TooLarge,
+    /// `NothingToLiquidate`: no such position or balance.
+    NothingToLiquidate,
+    /// `NotLiquidatable`: the account is healthy.
+    NotLiquidatable,
+    /// `LiquidationWorsensHealth`.
+    WorsensHealth,
+    /// `OverLiquidation`: carries the account past its margin target.
+    OverLiquidation,
+    /// `InitialMarginNotMet`: the liquidator could not carry what it takes over.
+    LiquidatorInitialMargin,
+}
+
+/// The outcome of one `liquidate` call, computed locally.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepPreview {
+    pub target: LiquidationTarget,
+    /// The quantity asked for.
+    pub requested: u64,
+    /// The quantity the program takes (all of it when the remainder would be dust).
+    pub quantity: u64,
+    pub closes_out: bool,
+    /// USD `expo = -6`.
+    pub mark: u64,
+    /// Dutch-auction fee rate, `expo = -6`.
+    pub fee_rate: u64,
+    /// Quote native units paid by the liquidatee, of which `insurance_fee` to the fund.
+    pub fee: i64,
+    pub insurance_fee: i64,
+    /// Equity minus maintenance margin, USD.
+    pub health_before: I80F48,
+    pub health_after: I80F48,
+    pub refusal: Option<Refusal>,
+}
+
+impl StepPreview {
+    /// The step brings the account back to health (it leaves liquidation).
+    pub fn recovered(&self) -> bool {
+        self.health_after >= I80F48::ZERO
+    }
+
+    pub fn improvement(&self) -> I80F48 {
+        self.health_after.saturating_sub(self.health_before)
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.refusal.is_none()
+    }
+}
+
+/// The two accounts and the markets of one liquidation, loaded once and evaluated for many
+/// candidate quantities.
+pub struct LiquidationContext<'a> {
+    snapshot: &'a Snapshot,
+    markets: MarketSet,
+    liquidator: MarginAccount,
+    liquidatee: MarginAccount,
+    health_before: I80F48,
+    before: MarginState,
+    rate: u64,
+    target_underlying: u8,
+}
+
+impl<'a> LiquidationContext<'a> {
+    /// Loads what `liquidate` loads for a step on `target_underlying`.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        liquidator: &MarginAccount,
+        liquidatee: &MarginAccount,
+        target_underlying: u8,
+    ) -> Result<LiquidationContext<'a>, KeeperError> {
+        let exchange = &snapshot.exchange;
+        let (mut liquidator, mut liquidatee) = (*liquidator, *liquidatee);
+        exchange
+            .sync_quote(&mut liquidatee)
+            .map_err(KeeperError::engine)?;
+        exchange
+            .sync_quote(&mut liquidator)
+            .map_err(KeeperError::engine)?;
+        let bit = 1u8.checked_shl(u32::from(target_underlying)).unwrap_or(0);
+        let mask = snapshot.mask(&liquidatee) | snapshot.mask(&liquidator) | bit;
+        let markets = snapshot.markets(mask, ActionClass::Liquidation)?;
+        let before = markets
+            .evaluate(exchange, &liquidatee, snapshot.now)
+            .map_err(KeeperError::engine)?;
+        let health_before = before.health().map_err(KeeperError::engine)?;
+        let started_at = if liquidatee.in_liquidation == 0 {
+            snapshot.now
+        } else {
+            liquidatee.liquidation_started_at
+        };
+        let rate = fee_rate(&exchange.params, started_at, snapshot.now);
+        Ok(LiquidationContext {
+            snapshot,
+            markets,
+            liquidator,
+            liquidatee,
+            health_before,
+            before,
+            rate,
+            target_underlying,
+        })
+    }
+
+    /// Whether the per-call cap applies: the account's equity is still positive. An account
+    /// with negative equity cannot recover and may be closed out in one step.
+    pub fn capped(&self) -> bool {
+        self.before.equity >= I80F48::ZERO
+    }
+
+    pub fn health_before(&self) -> I80F48 {
+        self.health_before
+    }
+
+    /// The fee rate a step sent now pays, `expo = -6`.
+    pub fn fee_rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// What `liquidate(target, requested)` would do now.
+    pub fn preview(
+        &self,
+        target: LiquidationTarget,
+        requested: u64,
+    ) -> Result<StepPreview, KeeperError> {
+        let snapshot = self.snapshot;
+        let exchange = &snapshot.exchange;
+        let params = &exchange.params;
+        let now = snapshot.now;
+        let engine = KeeperError::engine;
+        let mut preview = StepPreview {
+            target,
+            requested,
+            quantity: 0,
+            closes_out: false,
+            mark: 0,
+            fee_rate: self.rate,
+            fee: 0,
+            insurance_fee: 0,
+            health_before: self.health_before,
+            health_after: self.health_before,
+            refusal: None,
+        };
+        if self.health_before >= I80F48::ZERO {
+            preview.refusal = Some(Refusal::NotLiquidatable);
+            return Ok(preview);
+        }
+        if requested == 0 {
+            preview.refusal = Some(Refusal::TooLarge);
+            return Ok(preview);
+        }
+        let mut liquidatee = self.liquidatee;
+        let mut liquidator = self.liquidator;
+        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        let market = *self
+            .markets
+            .market(self.target_underlying)
+            .map_err(engine)?;
+        let spot = market.price.price;
+
+        // The cap applies while the account's equity is positive (as in the program).
+        let capped = self.capped();
+        let (quantity, mark, fee_base_e12, closes_out) = match target {
+            LiquidationTarget::Position {
+                underlying,
+                instrument,
+            } => {
+                let Some(held) = liquidatee
+                    .positions
+                    .iter()
+                    .find(|p| {
+                        p.is_active() && p.underlying == underlying && p.instrument == instrument
+                    })
+                    .map(|p| p.quantity)
+                else {
+                    preview.refusal = Some(Refusal::NothingToLiquidate);
+                    return Ok(preview);
+                };
+                let entry = *self
+                    .markets
+                    .instrument(underlying, instrument)
+                    .map_err(engine)?;
+                let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
+                let Some(quantity) =
+                    step_size(held.unsigned_abs(), requested, params, capped, |left| {
+                        quote_floor(unit_value_e12 * i128::from(left), quote_decimals)
+                            .map_err(engine)
+                    })?
+                else {
+                    preview.refusal = Some(Refusal::TooLarge);
+                    return Ok(preview);
+                };
+                let mark = mark_price(exchange, &market, &entry, now)?;
+                let signed = i64::try_from(quantity)
+                    .map_err(|_| KeeperError::Engine("quantity overflow".into()))?;
+                let taken = if held > 0 { signed } else { -signed };
+                let is_future = entry.kind == instrument_kind::FUTURE;
+                let fill = Fill {
+                    underlying,
+                    instrument,
+                    is_future,
+                    contract_size: entry.contract_size,
+                    quantity: -taken,
+                    price: mark,
+                };
+                liquidatee
+                    .apply_fill(&fill, quote_decimals)
+                    .map_err(engine)?;
+                liquidator
+                    .apply_fill(
+                        &Fill {
+                            quantity: taken,
+                            ..fill
+                        },
+                        quote_decimals,
+                    )
+                    .map_err(engine)?;
+                if !is_future {
+                    let premium = quote_ceil(
+                        i128::from(mark) * i128::from(quantity) * i128::from(entry.contract_size),
+                        quote_decimals,
+                    )
+                    .map_err(engine)?;
+                    let (payer, payee) = if held > 0 {
+                        (&mut liquidator, &mut liquidatee)
+                    } else {
+                        (&mut liquidatee, &mut liquidator)
+                    };
+                    payer.add_quote(-premium).map_err(engine)?;
+                    payee.add_quote(premium).map_err(engine)?;
+                }
+                (
+                    quantity,
+                    mark,
+                    unit_value_e12 * i128::from(quantity),
+                    quantity == held.unsigned_abs(),
+                )
+            }
+            LiquidationTarget::Collateral { asset } => {
+                let index = usize::from(asset);
+                let decimals = exchange.collateral[index.min(MAX_COLLATERAL_ASSETS - 1)].decimals;
+                let held = liquidatee
+                    .balances
+                    .get(index)
+                    .and_then(|b| u64::try_from(*b).ok())
+                    .unwrap_or(0);
+                if held == 0 {
+                    preview.refusal = Some(Refusal::NothingToLiquidate);
+                    return Ok(preview);
+                }
+                let value_e12 = |amount: u64| -> Result<i128, KeeperError> {
+                    (i128::from(amount) * i128::from(spot) * 1_000_000)
+                        .checked_div(10i128.pow(u32::from(decimals)))
+                        .ok_or_else(|| KeeperError::Engine("collateral value overflow".into()))
+                };
+                let Some(quantity) = step_size(held, requested, params, capped, |left| {
+                    quote_floor(value_e12(left)?, quote_decimals).map_err(engine)
+                })?
+                else {
+                    preview.refusal = Some(Refusal::TooLarge);
+                    return Ok(preview);
+                };
+                let value = quote_floor(value_e12(quantity)?, quote_decimals).map_err(engine)?;
+                liquidatee.debit(index, quantity).map_err(engine)?;
+                liquidator.credit(index, quantity).map_err(engine)?;
+                liquidatee.add_quote(value).map_err(engine)?;
+                liquidator.add_quote(-value).map_err(engine)?;
+                (quantity, spot, value_e12(quantity)?, quantity == held)
+            }
+        };
+
+        let fee = quote_ceil(
+            fee_base_e12
+                .checked_mul(i128::from(self.rate))
+                .ok_or_else(|| KeeperError::Engine("fee overflow".into()))?
+                / i128::from(PPM),
+            quote_decimals,
+        )
+        .map_err(engine)?;
+        let insurance_fee = i64::try_from(
+            i128::from(fee) * i128::from(params.insurance_fee_share) / i128::from(PPM),
+        )
+        .map_err(|_| KeeperError::Engine("fee overflow".into()))?;
+        liquidatee.add_quote(-fee).map_err(engine)?;
+        liquidator.add_quote(fee - insurance_fee).map_err(engine)?;
+
+        let after = self
+            .markets
+            .evaluate(exchange, &liquidatee, now)
+            .map_err(engine)?;
+        let health_after = after.health().map_err(engine)?;
+        preview.quantity = quantity;
+        preview.closes_out = closes_out;
+        preview.mark = mark;
+        preview.fee = fee;
+        preview.insurance_fee = insurance_fee;
+        preview.health_after = health_after;
+        preview.refusal = if health_after <= self.health_before {
+            Some(Refusal::WorsensHealth)
+        } else if !within_target(params, &self.before, &after, quantity)? {
+            Some(Refusal::OverLiquidation)
+        } else {
+            let liquidator_state = self
+                .markets
+                .evaluate(exchange, &liquidator, now)
+                .map_err(engine)?;
+            (!liquidator_state.meets_initial()).then_some(Refusal::LiquidatorInitialMargin)
+        };
+        Ok(preview)
+    }
+}
+
+/// The per-call cap of a holding: `liquidation_max_fraction` of it, rounded up, at least one.
+/// (The program applies it only while the account's equity is positive.)
+pub fn step_cap(held: u64, params: &RiskParameters) -> u64 {
+    let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
+    u64::try_from(cap.div_ceil(u128::from(PPM)))
+        .unwrap_or(u64::MAX)
+        .max(1)
+        .min(held)
+}
+
+/// `liquidate.rs::step_size`: `None` where the program says `LiquidationTooLarge`. The cap
+/// applies while the account's equity is positive (`capped`); a remainder worth less than
+/// `dust_value` is taken with the step.
+fn step_size(
+    held: u64,
+    requested: u64,
+    params: &RiskParameters,
+    capped: bool,
+    value_of: impl Fn(u64) -> Result<i64, KeeperError>,
+) -> Result<Option<u64>, KeeperError> {
+    if requested > held {
+        return Ok(None);
+    }
+    if capped {
+        let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
+        let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        if requested > cap {
+            return Ok(None);
+        }
+    }
+    let left = held - requested;
+    let dust = i64::try_from(params.dust_value).unwrap_or(i64::MAX);
+    if left > 0 && value_of(left)? < dust {
+        return Ok(Some(held));
+    }
+    Ok(Some(requested))
+}
+
+/// `liquidate.rs::check_not_over`: whether the step stays within the margin target.
+fn within_target(
+    params: &RiskParameters,
+    before: &MarginState,
+    after: &MarginState,
+    quantity: u64,
+) -> Result<bool, KeeperError> {
+    let engine = KeeperError::engine;
+    let target = I80F48::ONE
+        .add_or_err(math::from_ppm(params.liquidation_buffer).map_err(engine)?)
+        .map_err(engine)?;
+    let excess_before = before
+        .equity
+        .sub_or_err(
+            before
+                .maintenance_margin()
+                .mul_or_err(target)
+                .map_err(engine)?,
+        )
+        .map_err(engine)?;
+    let excess_after = after
+        .equity
+        .sub_or_err(
+            after
+                .maintenance_margin()
+                .mul_or_err(target)
+                .map_err(engine)?,
+        )
+        .map_err(engine)?;
+    if excess_after <= I80F48::ZERO || quantity <= 1 {
+        return Ok(true);
+    }
+    let gained = excess_after.sub_or_err(excess_before).map_err(engine)?;
+    let needed = I80F48::ZERO
+        .sub_or_err(excess_before)
+        .map_err(engine)?
+        .max(I80F48::ZERO);
+    let allowed = I80F48::from_num(quantity)
+        .mul_or_err(needed)
+        .map_err(engine)?
+        .checked_div(gained)
+        .ok_or_else(|| KeeperError::Engine("over-liquidation check overflow".into()))?
+        .ceil();
+    Ok(I80F48::from_num(quantity) <= allowed)
+}
+
+/// `liquidate.rs::mark_price`: spot for futures, Black-Scholes at the pricing volatility for
+/// options, USD `expo = -6` rounded to nearest.
+fn mark_price(
+    exchange: &Exchange,
+    market: &Market,
+    instrument: &Instrument,
+    now: i64,
+) -> Result<u64, KeeperError> {
+    let engine = KeeperError::engine;
+    if instrument.kind == instrument_kind::FUTURE {
+        return Ok(market.price.price);
+    }
+    let kind = if instrument.kind == instrument_kind::CALL {
+        risk::Kind::Call
+    } else {
+        risk::Kind::Put
+    };
+    let greeks = risk::black_scholes(
+        kind,
+        market.params.spot,
+        math::from_ppm(instrument.strike).map_err(engine)?,
+        math::from_ppm_signed(exchange.params.rate).map_err(engine)?,
+        market.params.vol,
+        years_until(instrument.expiry, now).map_err(engine)?,
+    )
+    .map_err(|e| KeeperError::Engine(format!("black-scholes: {e:?}")))?;
+    greeks
+        .price
+        .checked_mul(I80F48::from_num(PPM))
+        .and_then(|v| v.round().checked_to_num::<u64>())
+        .ok_or_else(|| KeeperError::Engine("mark overflow".into()))
+}
+
+/// The step the keeper sends, and why.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub preview: StepPreview,
+    /// Targets evaluated.
+    pub candidates: usize,
+}
+
+/// Every position and priced collateral balance of `account` that a step could take.
+pub fn targets(snapshot: &Snapshot, account: &MarginAccount) -> Vec<(LiquidationTarget, u8, u64)> {
+    let mut out = Vec::new();
+    for p in account.positions.iter().filter(|p| p.is_active()) {
+        out.push((
+            LiquidationTarget::Position {
+                underlying: p.underlying,
+                instrument: p.instrument,
+            },
+            p.underlying,
+            p.quantity.unsigned_abs(),
+        ));
+    }
+    let count = usize::from(snapshot.exchange.collateral_count).min(MAX_COLLATERAL_ASSETS);
+    for index in 1..count {
+        let underlying = snapshot.exchange.collateral[index].underlying;
+        let held = u64::try_from(account.balances[index]).unwrap_or(0);
+        if held > 0 && usize::from(underlying) < MAX_UNDERLYINGS {
+            let asset = u8::try_from(index).unwrap_or(u8::MAX);
+            out.push((LiquidationTarget::Collateral { asset }, underlying, held));
+        }
+    }
+    out
+}
+
+/// The smallest effective step on the most effective target.
+///
+/// Each target is first tried at its per-call cap; the target whose capped step improves
+/// health most is chosen (positions and collateral alike). On it, the smallest quantity that
+/// brings the account back to health is found by bisection over candidates evaluated locally;
+/// if even the cap does not, the cap is used (the fee rises with time, so smaller steps now and
+/// more later are what the Dutch auction rewards). A candidate the program would refuse is
+/// shrunk until accepted, or the next target is tried. `Ok(Err(why))`: no acceptable step.
+pub fn plan(
+    snapshot: &Snapshot,
+    liquidator_key: &Pubkey,
+    liquidatee_key: &Pubkey,
+) -> Result<Result<Plan, String>, KeeperError> {
+    let liquidator = snapshot.account(liquidator_key).ok_or_else(|| {
+        KeeperError::Config(format!("liquidator account {liquidator_key} not found"))
+    })?;
+    let liquidatee = snapshot
+        .account(liquidatee_key)
+        .ok_or_else(|| KeeperError::Decode(format!("account {liquidatee_key} not found")))?;
+    let params = &snapshot.exchange.params;
+    let targets = targets(snapshot, liquidatee);
+    if targets.is_empty() {
+        return Ok(Err("nothing to take over".into()));
+    }
+    let mut contexts: Vec<(u8, LiquidationContext)> = Vec::new();
+    let mut scored = Vec::new();
+    for (target, underlying, held) in targets.iter().copied() {
+        if !contexts.iter().any(|(u, _)| *u == underlying) {
+            contexts.push((
+                underlying,
+                LiquidationContext::new(snapshot, liquidator, liquidatee, underlying)?,
+            ));
+        }
+        let Some((_, context)) = contexts.iter().find(|(u, _)| *u == underlying) else {
+            continue;
+        };
+        let cap = if context.capped() {
+            step_cap(held, params)
+        } else {
+            held
+        };
+        let at_cap = context.preview(target, cap)?;
+        let promising = matches!(
+            at_cap.refusal,
+            None | Some(Refusal::OverLiquidation) | Some(Refusal::LiquidatorInitialMargin)
+        );
+        if promising && at_cap.improvement() > I80F48::ZERO {
+            scored.push((at_cap.improvement(), target, underlying, cap, at_cap));
+        }
+    }
+    // Most improvement first; ties keep the account's own order (positions before collateral).
+    scored.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    let mut why = Vec::new();
+    for (_, target, underlying, cap, at_cap) in scored.iter().copied() {
+        let Some((_, context)) = contexts.iter().find(|(u, _)| *u == underlying) else {
+            continue;
+        };
+        let mut quantity = if at_cap.recovered() {
+            // Smallest quantity that restores health (health rises with the quantity taken).
+            let (mut low, mut high) = (1u64, cap);
+            while low < high {
+                let mid = low + (high - low) / 2;
+                if context.preview(target, mid)?.recovered() {
+                    high = mid;
+                } else {
+                    low = mid + 1;
+                }
+            }
+            low
+        } else {
+            cap
+        };
+        let mut preview = context.preview(target, quantity)?;
+        let mut tries = 0;
+        while !preview.accepted() && quantity > 1 && tries < 128 {
+            quantity = match preview.refusal {
+                Some(Refusal::OverLiquidation) if tries < 64 => quantity - 1,
+                Some(Refusal::OverLiquidation) | Some(Refusal::LiquidatorInitialMargin) => {
+                    quantity / 2
+                }
+                _ => break,
+            };
+            preview = context.preview(target, quantity)?;
+            tries += 1;
+        }
+        if preview.accepted() {
+            return Ok(Ok(Plan {
+                preview,
+                candidates: scored.len(),
+            }));
+        }
+        why.push(format!("{target:?}: {:?}", preview.refusal));
+    }
+    if scored.is_empty() {
+        return Ok(Err(
+            "no position or balance whose transfer improves health".into()
+        ));
+    }
+    Ok(Err(format!("every candidate refused: {}", why.join(", "))))
+}
