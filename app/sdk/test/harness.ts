@@ -1,0 +1,332 @@
+/**
+ * A LiteSVM fixture running the real SBF build (target/deploy/portfolio_margin.so): an exchange
+ * with a 6-decimal quote mint, underlyings with Pyth accounts, collateral, instruments and funded
+ * traders, each in a line, all through the SDK's builders.
+ */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  appendTransactionMessageInstructions,
+  createTransactionMessage,
+  generateKeyPairSigner,
+  getAddressEncoder,
+  lamports,
+  pipe,
+  setTransactionMessageFeePayerSigner,
+  signTransactionMessageWithSigners,
+  type Address,
+  type Instruction,
+  type KeyPairSigner,
+} from "@solana/kit";
+import { FailedTransactionMetadata, LiteSVM } from "litesvm";
+import {
+  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
+  PortfolioMarginClient,
+  TOKEN_PROGRAM_ADDRESS,
+  createLiteSvmConnection,
+  customErrorCode,
+  decodeUnderlying,
+  defaultRiskParameters,
+  findExchangePda,
+  findInsuranceVaultPda,
+  findMarginAccountPda,
+  findUnderlyingPda,
+  findVaultPda,
+  getAddCollateralAssetInstruction,
+  getAddUnderlyingInstruction,
+  getCreateMarginAccountInstruction,
+  getInitializeExchangeInstruction,
+  getListInstrumentInstruction,
+  getPortfolioMarginError,
+  getSetComputeUnitLimitInstruction,
+  nameBytes,
+  pythAccount,
+  pythQuote,
+  type HaircutArgs,
+  type PythQuote,
+  type UnderlyingParamsArgs,
+} from "../src/index.js";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const TARGET_DIR = process.env.CARGO_TARGET_DIR ? resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR) : resolve(REPO_ROOT, "target");
+export const PROGRAM_SO = resolve(TARGET_DIR, "deploy/portfolio_margin.so");
+
+/** Fails (never skips) when the SBF build is missing, naming the command that makes it. */
+export function requireProgramSo(): string {
+  if (!existsSync(PROGRAM_SO)) {
+    throw new Error(
+      `${PROGRAM_SO} is missing: build the program first with \`scripts/build-sbf\` (run from ${REPO_ROOT}); ` +
+        "scripts/test-sdk does this before the SDK tests",
+    );
+  }
+  return PROGRAM_SO;
+}
+
+export const QUOTE_DECIMALS = 6;
+export const USDC = 1_000_000n;
+export const YEAR = 31_557_600n;
+export const DAY = 86_400n;
+/** The cluster clock the fixture starts at (unix seconds). */
+export const START_TIME = 1_767_225_600n;
+
+export type UnderlyingInfo = {
+  index: number;
+  name: string;
+  address: Address;
+  oracle: Address;
+  oracleKind: number;
+  feedId: Uint8Array;
+  quote: PythQuote;
+};
+
+export type AssetInfo = { index: number; mint: Address; vault: Address; decimals: number };
+export type Trader = { signer: KeyPairSigner; tokens: Address[]; account: Address };
+
+export class TransactionFailed extends Error {
+  constructor(
+    readonly logs: string[],
+    readonly code: number | undefined,
+    readonly errorName: string | undefined,
+    detail: string,
+  ) {
+    super(`transaction failed: ${errorName ?? detail}\n${logs.join("\n")}`);
+  }
+}
+
+const MINT_LEN = 82;
+const TOKEN_ACCOUNT_LEN = 165;
+
+export class Env {
+  readonly svm: LiteSVM;
+  readonly client: PortfolioMarginClient;
+  readonly underlyings: UnderlyingInfo[] = [];
+  readonly assets: AssetInfo[] = [];
+  /** Compute units of every successful transaction, by label. */
+  readonly units: { label: string; units: bigint }[] = [];
+
+  private constructor(
+    svm: LiteSVM,
+    readonly payer: KeyPairSigner,
+    readonly admin: KeyPairSigner,
+    readonly mintAuthority: KeyPairSigner,
+    readonly exchange: Address,
+    readonly insuranceVault: Address,
+  ) {
+    this.svm = svm;
+    this.client = new PortfolioMarginClient(createLiteSvmConnection(svm, payer));
+  }
+
+  /** A runtime with the program, and an exchange with default parameters and a 6-decimal quote. */
+  static async create(): Promise<Env> {
+    const so = requireProgramSo();
+    const svm = new LiteSVM();
+    svm.addProgramFromFile(PORTFOLIO_MARGIN_PROGRAM_ADDRESS, so);
+    const clock = svm.getClock();
+    clock.unixTimestamp = START_TIME;
+    svm.setClock(clock);
+    const [payer, admin, mintAuthority] = await Promise.all([generateKeyPairSigner(), generateKeyPairSigner(), generateKeyPairSigner()]);
+    for (const who of [payer, admin]) svm.airdrop(who.address, lamports(100_000_000_000n));
+    const [exchange] = await findExchangePda(admin.address);
+    const [insuranceVault] = await findInsuranceVaultPda(exchange);
+    const env = new Env(svm, payer, admin, mintAuthority, exchange, insuranceVault);
+    const quoteMint = await env.createMint(QUOTE_DECIMALS);
+    const [quoteVault] = await findVaultPda(exchange, quoteMint);
+    await env.send(
+      "initialize_exchange",
+      [
+        getInitializeExchangeInstruction(
+          { creator: admin, exchange, quoteMint, quoteVault, insuranceVault },
+          { params: defaultRiskParameters(), quoteDepositCap: 2n ** 62n },
+        ),
+      ],
+    );
+    env.assets.push({ index: 0, mint: quoteMint, vault: quoteVault, decimals: QUOTE_DECIMALS });
+    return env;
+  }
+
+  now(): bigint {
+    return this.svm.getClock().unixTimestamp;
+  }
+
+  /** Sends one transaction (payer + the instructions' signers), 1.4M compute units. */
+  async send(label: string, instructions: Instruction[]): Promise<bigint> {
+    const message = pipe(
+      createTransactionMessage({ version: 0 }),
+      (m) => setTransactionMessageFeePayerSigner(this.payer, m),
+      (m) => this.svm.setTransactionMessageLifetimeUsingLatestBlockhash(m),
+      (m) => appendTransactionMessageInstructions([getSetComputeUnitLimitInstruction(1_400_000), ...instructions], m),
+    );
+    const transaction = await signTransactionMessageWithSigners(message);
+    const result = this.svm.sendTransaction(transaction);
+    // A fresh blockhash per transaction, so identical instructions are not deduplicated.
+    this.svm.expireBlockhash();
+    if (result instanceof FailedTransactionMetadata) {
+      const logs = result.meta().logs();
+      const code = customErrorCode(logs);
+      throw new TransactionFailed(logs, code, code === undefined ? undefined : getPortfolioMarginError(code)?.name, result.toString());
+    }
+    const units = result.computeUnitsConsumed();
+    this.units.push({ label, units });
+    return units;
+  }
+
+  /** An SPL mint written directly (mint authority = the fixture's). */
+  async createMint(decimals: number): Promise<Address> {
+    const mint = (await generateKeyPairSigner()).address;
+    const data = new Uint8Array(MINT_LEN);
+    new DataView(data.buffer).setUint32(0, 1, true); // COption::Some(mint authority)
+    data.set(getAddressEncoder().encode(this.mintAuthority.address), 4);
+    data[44] = decimals;
+    data[45] = 1; // is_initialized
+    this.setTokenProgramAccount(mint, data);
+    return mint;
+  }
+
+  /** An initialized SPL token account holding `amount`, written directly. */
+  async createTokenAccount(mint: Address, owner: Address, amount: bigint): Promise<Address> {
+    const account = (await generateKeyPairSigner()).address;
+    const data = new Uint8Array(TOKEN_ACCOUNT_LEN);
+    const encoder = getAddressEncoder();
+    data.set(encoder.encode(mint), 0);
+    data.set(encoder.encode(owner), 32);
+    new DataView(data.buffer).setBigUint64(64, amount, true);
+    data[108] = 1; // AccountState::Initialized
+    this.setTokenProgramAccount(account, data);
+    return account;
+  }
+
+  private setTokenProgramAccount(address: Address, data: Uint8Array) {
+    this.svm.setAccount({
+      address,
+      data,
+      executable: false,
+      lamports: lamports(this.svm.minimumBalanceForRentExemption(BigInt(data.length))),
+      programAddress: TOKEN_PROGRAM_ADDRESS,
+      space: BigInt(data.length),
+    });
+  }
+
+  /** Writes an underlying's Pyth account (its format by oracle kind). */
+  writeOracle(info: UnderlyingInfo) {
+    this.svm.setAccount(pythAccount(info.oracle, info.oracleKind, info.quote, info.feedId));
+  }
+
+  /** Sets an underlying's price (decimal USD), published now. */
+  setPrice(index: number, usd: string) {
+    const info = this.underlyings[index]!;
+    info.quote = pythQuote(usd, this.now());
+    this.writeOracle(info);
+  }
+
+  async addUnderlying(name: string, oracleKind: number, usd: string, params: UnderlyingParamsArgs): Promise<UnderlyingInfo> {
+    const index = this.underlyings.length;
+    const [address] = await findUnderlyingPda(this.exchange, index);
+    const feedId = new Uint8Array(32);
+    feedId.set(new TextEncoder().encode(name));
+    const info: UnderlyingInfo = {
+      index,
+      name,
+      address,
+      oracle: (await generateKeyPairSigner()).address,
+      oracleKind,
+      feedId,
+      quote: pythQuote(usd, this.now()),
+    };
+    this.writeOracle(info);
+    await this.send(`add_underlying ${name}`, [
+      getAddUnderlyingInstruction(
+        { admin: this.admin, exchange: this.exchange, underlying: address, oracle: info.oracle },
+        { index, name: nameBytes(name), oracleKind, feedId, params },
+      ),
+    ]);
+    this.underlyings.push(info);
+    return info;
+  }
+
+  async addCollateral(underlying: number, decimals: number, haircut: HaircutArgs): Promise<AssetInfo> {
+    const mint = await this.createMint(decimals);
+    const [vault] = await findVaultPda(this.exchange, mint);
+    await this.send("add_collateral_asset", [
+      getAddCollateralAssetInstruction(
+        { admin: this.admin, exchange: this.exchange, mint, vault },
+        { underlying, depositCap: 2n ** 62n, haircut },
+      ),
+    ]);
+    const info = { index: this.assets.length, mint, vault, decimals };
+    this.assets.push(info);
+    return info;
+  }
+
+  /** Lists an instrument expiring `seconds` from now; returns its index. */
+  async list(underlying: number, kind: number, strikeE6: bigint, seconds: bigint, contractSizeE6 = 1_000_000n): Promise<number> {
+    const address = this.underlyings[underlying]!.address;
+    const before = decodeUnderlying((this.svm.getAccount(address) as { data: Uint8Array }).data).instrumentCount;
+    await this.send("list_instrument", [
+      getListInstrumentInstruction(
+        { admin: this.admin, exchange: this.exchange, underlying: address },
+        { kind, strike: strikeE6, expiry: this.now() + seconds, contractSize: contractSizeE6 },
+      ),
+    ]);
+    return before;
+  }
+
+  /**
+   * A trader with SOL for fees, a token account per collateral asset (holding `tokens[i]` native
+   * units of asset i), a margin account (id 0), and `depositQuote` native quote units deposited.
+   */
+  async trader(tokens: bigint[], depositQuote: bigint): Promise<Trader> {
+    const signer = await generateKeyPairSigner();
+    this.svm.airdrop(signer.address, lamports(10_000_000_000n));
+    const accounts: Address[] = [];
+    for (const asset of this.assets) {
+      // The quote account also holds what is deposited below.
+      const amount = (tokens[asset.index] ?? 0n) + (asset.index === 0 ? depositQuote : 0n);
+      accounts.push(await this.createTokenAccount(asset.mint, signer.address, amount));
+    }
+    const [account] = await findMarginAccountPda(this.exchange, signer.address, 0);
+    await this.send("create_margin_account", [
+      getCreateMarginAccountInstruction({ owner: signer, exchange: this.exchange, marginAccount: account }, 0),
+    ]);
+    const trader = { signer, tokens: accounts, account };
+    if (depositQuote > 0n) await this.deposit(trader, 0, depositQuote);
+    return trader;
+  }
+
+  async deposit(trader: Trader, asset: number, amount: bigint) {
+    await this.send(`deposit ${asset}`, [
+      await this.client.deposit({ authority: trader.signer, marginAccount: trader.account, asset, amount, source: trader.tokens[asset]! }),
+    ]);
+  }
+
+  /** A buys `quantity` contracts (negative: sells) from B at `priceE6`, through the client. */
+  async trade(a: Trader, b: Trader, underlying: number, instrument: number, quantity: bigint, priceE6: bigint): Promise<bigint> {
+    const instruction = await this.client.trade({
+      signerA: a.signer,
+      signerB: b.signer,
+      accountA: a.account,
+      accountB: b.account,
+      underlying,
+      instrument,
+      quantity,
+      price: priceE6,
+    });
+    return this.send(`trade u${underlying} i${instrument}`, [instruction]);
+  }
+}
+
+/** Black-Scholes price in USD (f64; used only to pick trade prices inside the program's band). */
+export function blackScholes(kind: "call" | "put", spot: number, strike: number, vol: number, years: number): number {
+  const d1 = (Math.log(spot / strike) + 0.5 * vol * vol * years) / (vol * Math.sqrt(years));
+  const d2 = d1 - vol * Math.sqrt(years);
+  const call = spot * normCdf(d1) - strike * normCdf(d2);
+  return kind === "call" ? call : call - spot + strike;
+}
+
+function normCdf(x: number): number {
+  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+  const t = 1 / (1 + 0.3275911 * (Math.abs(x) / Math.SQRT2));
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-(x * x) / 2);
+  return x >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
