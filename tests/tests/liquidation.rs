@@ -586,3 +586,32 @@ fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
     let message = tx.message.serialize();
     1 + tx.signatures.len() * 64 + message.len()
 }
+
+#[tokio::test]
+async fn an_account_that_recovers_leaves_liquidation_on_its_next_action() {
+    let (mut env, maker, maker_account, future) = sol_market().await;
+    let (trader, account) = env.funded_account(1_000).await;
+    let (keeper, keeper_account) = env.funded_account(100_000).await;
+    env.trade(
+        &trader,
+        &account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        20,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    env.set_price(0, usd(115.0)).await;
+    env.liquidate(&keeper, &keeper_account, &account, future_target(future), 1)
+        .await
+        .unwrap();
+    assert_eq!(env.load::<MarginAccount>(&account).await.in_liquidation, 1);
+    // Prices recover; a withdrawal that keeps initial margin is allowed and ends the auction.
+    env.set_price(0, usd(150.0)).await;
+    env.withdraw(&trader, &account, 0, USDC).await.unwrap();
+    let state = env.load::<MarginAccount>(&account).await;
+    assert_eq!((state.in_liquidation, state.liquidation_started_at), (0, 0));
+}

@@ -109,8 +109,6 @@ pub enum MarginError {
     AccountNotEmpty,
     #[msg("This action class is paused on the exchange")]
     Paused,
-    #[msg("The margin account is being liquidated")]
-    AccountInLiquidation,
     #[msg("The collateral asset is not priced by an underlying oracle")]
     CollateralNotPriced,
     // --- trading, settlement, crank ---

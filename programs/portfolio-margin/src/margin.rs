@@ -40,8 +40,11 @@ pub struct MarketSet {
     /// `local[u]` is the position of underlying `u` in `markets`, or `u8::MAX`.
     pub local: [u8; MAX_UNDERLYINGS],
     pub correlation: Box<risk::Correlation>,
-    /// Instruments of the loaded underlyings: (underlying, instrument index) -> instrument copy.
-    pub instruments: Vec<(u8, u8, Instrument)>,
+    /// Instrument registries of the loaded underlyings, concatenated in `markets` order
+    /// (copies; allocated once at their exact size: the SBF heap is 32 KiB).
+    pub instruments: Vec<Instrument>,
+    /// `registry[local]` = (offset in `instruments`, instrument count) of `markets[local]`.
+    pub registry: [(u16, u8); MAX_UNDERLYINGS],
 }
 
 /// The result of a margin check, in USD (`I80F48`) and in quote native units.
@@ -97,7 +100,8 @@ impl MarketSet {
         );
         let mut markets = Vec::with_capacity(needed);
         let mut local = [u8::MAX; MAX_UNDERLYINGS];
-        let mut instruments = Vec::new();
+        let mut instruments = Vec::with_capacity(needed * MAX_INSTRUMENTS);
+        let mut registry = [(0u16, 0u8); MAX_UNDERLYINGS];
         let mut rows: Vec<[i64; MAX_UNDERLYINGS]> = Vec::with_capacity(needed);
         let mut cursor = remaining.iter();
         for u in (0..MAX_UNDERLYINGS).filter(|u| mask & (1 << u) != 0) {
@@ -142,12 +146,9 @@ impl MarketSet {
                 vol,
                 params,
             });
-            for (i, instrument) in underlying.instruments[..underlying.instrument_count as usize]
-                .iter()
-                .enumerate()
-            {
-                instruments.push((u as u8, i as u8, *instrument));
-            }
+            let count = (underlying.instrument_count as usize).min(MAX_INSTRUMENTS);
+            registry[markets.len() - 1] = (instruments.len() as u16, count as u8);
+            instruments.extend_from_slice(&underlying.instruments[..count]);
         }
         let correlation = correlation_of(&markets, &rows)?;
         Ok(MarketSet {
@@ -155,6 +156,7 @@ impl MarketSet {
             local,
             correlation,
             instruments,
+            registry,
         })
     }
 
@@ -169,10 +171,17 @@ impl MarketSet {
     }
 
     pub fn instrument(&self, underlying: u8, index: u8) -> Result<&Instrument> {
+        let local = *self
+            .local
+            .get(underlying as usize)
+            .ok_or(MarginError::UnknownInstrument)?;
+        let (offset, count) = *self
+            .registry
+            .get(local as usize)
+            .ok_or(MarginError::UnknownInstrument)?;
+        require!(index < count, MarginError::UnknownInstrument);
         self.instruments
-            .iter()
-            .find(|(u, i, _)| *u == underlying && *i == index)
-            .map(|(_, _, instrument)| instrument)
+            .get(usize::from(offset) + usize::from(index))
             .ok_or_else(|| error!(MarginError::UnknownInstrument))
     }
 
@@ -185,7 +194,9 @@ impl MarketSet {
     ) -> Result<MarginState> {
         let params = risk_params(&exchange.params)?;
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        let mut positions: Vec<risk::Position> = Vec::with_capacity(MAX_POSITIONS + 8);
+        let held = account.positions.iter().filter(|p| p.is_active()).count()
+            + account.balances.iter().skip(1).filter(|b| **b != 0).count();
+        let mut positions: Vec<risk::Position> = Vec::with_capacity(held);
         let quote = math::from_native(
             account.effective_quote(exchange.quote_loss_index)?,
             quote_decimals,
@@ -288,9 +299,7 @@ impl MarketSet {
 
 /// Time to `expiry` in years (0 once expired).
 pub fn years_until(expiry: i64, now: i64) -> Result<I80F48> {
-    Ok(I80F48::from_num(expiry.saturating_sub(now).max(0))
-        .checked_div(I80F48::from_num(SECONDS_PER_YEAR))
-        .ok_or(MarginError::MathOverflow)?)
+    math::from_ratio(expiry.saturating_sub(now).max(0), SECONDS_PER_YEAR)
 }
 
 /// The exchange's parameters in the risk engine's types.
@@ -350,7 +359,11 @@ fn correlation_of(
             flat.push(math::from_ppm_signed(row[market.index as usize])?);
         }
     }
+    // Every stored matrix passed `Correlation::new` in `set_correlation` (and `add_underlying`
+    // only appends a unit row and zero column), so this principal submatrix is positive
+    // definite with the same slack: the factorisation is not repeated here.
     Ok(Box::new(
-        risk::Correlation::new(n, &flat).map_err(|e| error!(MarginError::from(e)))?,
+        risk::Correlation::from_validated_submatrix(n, &flat)
+            .map_err(|e| error!(MarginError::from(e)))?,
     ))
 }

@@ -7,25 +7,38 @@ use risk::I80F48;
 use crate::error::MarginError;
 use crate::state::PPM;
 
+/// `value / divisor` as `I80F48` bits, truncated toward zero: `(value << 48) / divisor` in
+/// `i128`. Bit for bit what `I80F48::from_num(value).checked_div(from_num(divisor))` returns
+/// (the `fixed` division truncates its widened quotient the same way), for a fraction of the
+/// compute: one `i128` division by an integer (~250 CU on SBF) instead of `fixed`'s 256-bit
+/// division (~1,900 CU). `|value| < 2^64` so the shift cannot overflow.
+fn ratio(value: i128, divisor: i128) -> Result<I80F48> {
+    require!(divisor > 0, MarginError::MathOverflow);
+    let shifted = value
+        .checked_mul(1i128 << 48)
+        .ok_or_else(|| error!(MarginError::MathOverflow))?;
+    Ok(I80F48::from_bits(shifted / divisor))
+}
+
 /// `expo = -6` integer to `I80F48`.
 pub fn from_ppm(value: u64) -> Result<I80F48> {
-    I80F48::from_num(value)
-        .checked_div(I80F48::from_num(PPM))
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    ratio(i128::from(value), i128::from(PPM))
 }
 
 /// Signed `expo = -6` integer to `I80F48`.
 pub fn from_ppm_signed(value: i64) -> Result<I80F48> {
-    I80F48::from_num(value)
-        .checked_div(I80F48::from_num(PPM))
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    ratio(i128::from(value), i128::from(PPM))
 }
 
 /// Native token units (`decimals`) to whole tokens.
 pub fn from_native(amount: i64, decimals: u8) -> Result<I80F48> {
-    I80F48::from_num(amount)
-        .checked_div(pow10(decimals)?)
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    require!(decimals <= 18, MarginError::MathOverflow);
+    ratio(i128::from(amount), 10i128.pow(u32::from(decimals)))
+}
+
+/// `value / divisor` (seconds to years and the like), truncated toward zero.
+pub fn from_ratio(value: i64, divisor: i64) -> Result<I80F48> {
+    ratio(i128::from(value), i128::from(divisor))
 }
 
 pub fn pow10(decimals: u8) -> Result<I80F48> {
@@ -77,5 +90,42 @@ impl CheckedFixed for I80F48 {
     fn mul_or_err(self, rhs: Self) -> Result<Self> {
         self.checked_mul(rhs)
             .ok_or_else(|| error!(MarginError::MathOverflow))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer conversions return exactly what `fixed`'s division returned before.
+    #[test]
+    fn conversions_match_fixed_division() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let signed = (x as i64) >> (x % 40);
+            let unsigned = x >> (x % 50);
+            let ppm = I80F48::from_num(PPM);
+            assert_eq!(
+                from_ppm(unsigned).unwrap(),
+                I80F48::from_num(unsigned) / ppm
+            );
+            assert_eq!(
+                from_ppm_signed(signed).unwrap(),
+                I80F48::from_num(signed) / ppm
+            );
+            let decimals = (x % 19) as u8;
+            assert_eq!(
+                from_native(signed, decimals).unwrap(),
+                I80F48::from_num(signed) / pow10(decimals).unwrap()
+            );
+            let year = I80F48::from_num(31_557_600);
+            assert_eq!(
+                from_ratio(signed, 31_557_600).unwrap(),
+                I80F48::from_num(signed) / year
+            );
+        }
     }
 }

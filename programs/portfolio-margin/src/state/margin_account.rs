@@ -69,6 +69,12 @@ impl MarginAccount {
         self.balances[super::exchange::QUOTE_ASSET_INDEX]
     }
 
+    /// Clears the liquidation state (the Dutch auction restarts if it becomes liquidatable again).
+    pub fn leave_liquidation(&mut self) {
+        self.in_liquidation = 0;
+        self.liquidation_started_at = 0;
+    }
+
     pub fn is_owner_or_delegate(&self, key: &Pubkey) -> bool {
         *key == self.owner || (self.delegate != Pubkey::default() && *key == self.delegate)
     }

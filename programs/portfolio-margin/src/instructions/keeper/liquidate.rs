@@ -240,8 +240,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     );
     let recovered = health_after >= I80F48::ZERO;
     if recovered {
-        liquidatee.in_liquidation = 0;
-        liquidatee.liquidation_started_at = 0;
+        liquidatee.leave_liquidation();
     }
 
     let insurance_amount = insurance_fee.unsigned_abs();

@@ -61,8 +61,7 @@ pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
         exchange.total_quote_credit -= socialised;
     }
     account.balances[QUOTE_ASSET_INDEX] = 0;
-    account.in_liquidation = 0;
-    account.liquidation_started_at = 0;
+    account.leave_liquidation();
     let event = BankruptcyResolved {
         margin_account: ctx.accounts.margin_account.key(),
         debt,

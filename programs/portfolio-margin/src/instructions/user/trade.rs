@@ -1,4 +1,5 @@
 use anchor_lang::prelude::*;
+use risk::I80F48;
 
 use crate::error::MarginError;
 use crate::events::Traded;
@@ -136,33 +137,30 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
 
     let slot_a = position_after(&account_a, args.underlying, args.instrument);
     let slot_b = position_after(&account_b, args.underlying, args.instrument);
-    for (account, before, quantity_before, quantity_after) in [
-        (
-            &*account_a,
-            &before_a,
-            position_after(&before_a, args.underlying, args.instrument),
-            slot_a,
-        ),
-        (
-            &*account_b,
-            &before_b,
-            position_after(&before_b, args.underlying, args.instrument),
-            slot_b,
-        ),
-    ] {
-        let after = markets.evaluate(&exchange, account, now)?;
-        if after.meets_initial() {
-            continue;
-        }
-        // Exempt only a trade that strictly reduces risk: the position shrinks toward zero
-        // and the maintenance requirement does not rise.
-        let shrinks = quantity_after.unsigned_abs() < quantity_before.unsigned_abs()
-            && (quantity_after == 0 || (quantity_after > 0) == (quantity_before > 0));
-        let reduces = shrinks && {
-            let before_state: MarginState = markets.evaluate(&exchange, before, now)?;
-            after.maintenance_margin() <= before_state.maintenance_margin()
-        };
-        require!(reduces, MarginError::InitialMarginNotMet);
+    let quantity_before_a = position_after(&before_a, args.underlying, args.instrument);
+    let quantity_before_b = position_after(&before_b, args.underlying, args.instrument);
+    let healthy_a = check_after(
+        &exchange,
+        &markets,
+        &account_a,
+        &before_a,
+        (quantity_before_a, slot_a),
+        now,
+    )?;
+    let healthy_b = check_after(
+        &exchange,
+        &markets,
+        &account_b,
+        &before_b,
+        (quantity_before_b, slot_b),
+        now,
+    )?;
+    // An account that ends healthy leaves liquidation state.
+    if healthy_a {
+        account_a.leave_liquidation();
+    }
+    if healthy_b {
+        account_b.leave_liquidation();
     }
 
     emit!(Traded {
@@ -177,6 +175,30 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         realised_b,
     });
     Ok(())
+}
+
+/// The margin check after a fill: equity >= initial margin, unless the trade strictly reduces
+/// the account's risk (its position shrinks toward zero and its maintenance requirement does
+/// not rise). Returns whether the account is healthy (equity >= maintenance) afterwards.
+fn check_after(
+    exchange: &Exchange,
+    markets: &MarketSet,
+    account: &MarginAccount,
+    before: &MarginAccount,
+    (quantity_before, quantity_after): (i64, i64),
+    now: i64,
+) -> Result<bool> {
+    let after = markets.evaluate(exchange, account, now)?;
+    if !after.meets_initial() {
+        let shrinks = quantity_after.unsigned_abs() < quantity_before.unsigned_abs()
+            && (quantity_after == 0 || (quantity_after > 0) == (quantity_before > 0));
+        let reduces = shrinks && {
+            let before_state: MarginState = markets.evaluate(exchange, before, now)?;
+            after.maintenance_margin() <= before_state.maintenance_margin()
+        };
+        require!(reduces, MarginError::InitialMarginNotMet);
+    }
+    Ok(after.health()? >= I80F48::ZERO)
 }
 
 fn position_after(account: &MarginAccount, underlying: u8, instrument: u8) -> i64 {

@@ -51,10 +51,6 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
             MarginError::WrongVault
         );
         let mut account = ctx.accounts.margin_account.load_mut()?;
-        require!(
-            account.in_liquidation == 0,
-            MarginError::AccountInLiquidation
-        );
         exchange.sync_quote(&mut account)?;
         let quote_before = account.quote();
         account.debit(index, amount)?;
@@ -88,9 +84,10 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
         balance,
     });
 
-    // Margin after: equity >= initial margin.
+    // Margin after: equity >= initial margin. An account that meets it is healthy, so it
+    // also leaves liquidation state if it was in it.
     let exchange = ctx.accounts.exchange.load()?;
-    let account = ctx.accounts.margin_account.load()?;
+    let mut account = ctx.accounts.margin_account.load_mut()?;
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
     let markets = MarketSet::load(
         ctx.program_id,
@@ -103,5 +100,6 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
     )?;
     let state = markets.evaluate(&exchange, &account, now)?;
     require!(state.meets_initial(), MarginError::InitialMarginNotMet);
+    account.leave_liquidation();
     Ok(())
 }
