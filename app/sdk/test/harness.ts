@@ -56,8 +56,8 @@ export const PROGRAM_SO = resolve(TARGET_DIR, "deploy/portfolio_margin.so");
 export function requireProgramSo(): string {
   if (!existsSync(PROGRAM_SO)) {
     throw new Error(
-      `${PROGRAM_SO} is missing: build the program first with \`scripts/build-sbf\` (run from ${REPO_ROOT}); ` +
-        "scripts/test-sdk does this before the SDK tests",
+      `${PROGRAM_SO} is missing: build the program with \`scripts/build-sbf\` (from ${REPO_ROOT}), ` +
+        "then run the SDK tests again (scripts/test-sdk, or npm test in app/sdk)",
     );
   }
   return PROGRAM_SO;

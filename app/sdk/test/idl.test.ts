@@ -1,0 +1,279 @@
+/**
+ * The SDK against the program's IDL (app/sdk/idl/portfolio_margin.json, kept equal to the program
+ * by `scripts/idl --check`): discriminators, every instruction's accounts, every codec's layout
+ * (random values of each IDL type encoded by the SDK, decoded by a decoder generated from the IDL,
+ * and back), account sizes, PDA seeds, errors, and the Pyth byte formats.
+ */
+import { strict as assert } from "node:assert";
+import { createHash, randomBytes } from "node:crypto";
+import { describe, test } from "node:test";
+import { getAddressDecoder, getAddressEncoder, getProgramDerivedAddress, getU32Encoder, type Codec } from "@solana/kit";
+import {
+  ACCOUNTS,
+  EXCHANGE_SPACE,
+  LEGACY_PRICE_ACCOUNT_LEN,
+  MARGIN_ACCOUNT_SPACE,
+  PORTFOLIO_MARGIN_ERRORS,
+  PORTFOLIO_MARGIN_IDL as IDL,
+  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
+  PRICE_UPDATE_V2_DISCRIMINATOR,
+  PRICE_UPDATE_V2_LEN,
+  SEEDS,
+  UNDERLYING_SPACE,
+  addCollateralAssetArgsCodec,
+  addUnderlyingArgsCodec,
+  collateralAssetCodec,
+  decodeExchange,
+  decodeMarginAccount,
+  decodeUnderlying,
+  encodeLegacyPriceAccount,
+  encodePriceUpdateV2,
+  exchangeCodec,
+  findMarginAccountPda,
+  haircutArgsCodec,
+  initializeExchangeArgsCodec,
+  instrumentCodec,
+  liquidateArgsCodec,
+  liquidationTargetCodec,
+  listInstrumentArgsCodec,
+  marginAccountCodec,
+  marginReportCodec,
+  oracleLimitsCodec,
+  positionCodec,
+  pythQuote,
+  riskParametersCodec,
+  tradeArgsCodec,
+  underlyingCodec,
+  underlyingParamsArgsCodec,
+  underlyingRiskCodec,
+} from "../src/index.js";
+
+type IdlType = string | { array: [IdlType, number] } | { vec: IdlType } | { defined: { name: string } };
+type IdlField = { name: string; type: IdlType };
+type IdlTypeDef = {
+  name: string;
+  type: { kind: "struct"; fields: IdlField[] } | { kind: "enum"; variants: { name: string; fields?: IdlField[] }[] };
+};
+const TYPES = new Map((IDL.types as unknown as IdlTypeDef[]).map((t) => [t.name, t]));
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const sha8 = (text: string) => [...createHash("sha256").update(text).digest().subarray(0, 8)];
+
+const INT_WIDTH: Record<string, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, u64: 8, i64: 8, u128: 16, i128: 16 };
+
+/** Reads `type` from `bytes` at `offset` the way borsh (and repr(C) without implicit padding) lays it out. */
+function idlDecode(type: IdlType, bytes: Uint8Array, offset: number): [unknown, number] {
+  if (typeof type === "string") {
+    if (type === "pubkey") return [getAddressDecoder().decode(bytes.subarray(offset, offset + 32)), offset + 32];
+    if (type === "bool") return [bytes[offset] === 1, offset + 1];
+    const width = INT_WIDTH[type];
+    if (!width) throw new Error(`unsupported IDL type ${type}`);
+    let value = 0n;
+    for (let i = width - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[offset + i]!);
+    if (type.startsWith("i") && value >= 1n << BigInt(8 * width - 1)) value -= 1n << BigInt(8 * width);
+    return [width >= 8 ? value : Number(value), offset + width];
+  }
+  if ("array" in type) {
+    const [item, length] = type.array;
+    if (item === "u8") return [bytes.slice(offset, offset + length), offset + length];
+    const out: unknown[] = [];
+    for (let i = 0; i < length; i++) [out[i], offset] = idlDecode(item, bytes, offset);
+    return [out, offset];
+  }
+  if ("vec" in type) {
+    const [length, start] = idlDecode("u32", bytes, offset) as [number, number];
+    offset = start;
+    const out: unknown[] = [];
+    for (let i = 0; i < length; i++) [out[i], offset] = idlDecode(type.vec, bytes, offset);
+    return [out, offset];
+  }
+  const def = TYPES.get(type.defined.name);
+  if (!def) throw new Error(`IDL type ${type.defined.name} is not defined`);
+  if (def.type.kind === "struct") {
+    const out: Record<string, unknown> = {};
+    for (const field of def.type.fields) [out[camel(field.name)], offset] = idlDecode(field.type, bytes, offset);
+    return [out, offset];
+  }
+  const variant = def.type.variants[bytes[offset]!]!;
+  offset += 1;
+  const out: Record<string, unknown> = { __kind: variant.name };
+  for (const field of variant.fields ?? []) [out[camel(field.name)], offset] = idlDecode(field.type, bytes, offset);
+  return [out, offset];
+}
+
+/** A random value of `type`, in the SDK's shapes (bigint from 64 bits, bytes for u8 arrays). */
+function idlRandom(type: IdlType): unknown {
+  if (typeof type === "string") {
+    if (type === "pubkey") return getAddressDecoder().decode(randomBytes(32));
+    if (type === "bool") return Math.random() < 0.5;
+    const width = INT_WIDTH[type]!;
+    let value = BigInt("0x" + randomBytes(width).toString("hex"));
+    if (type.startsWith("i") && value >= 1n << BigInt(8 * width - 1)) value -= 1n << BigInt(8 * width);
+    return width >= 8 ? value : Number(value);
+  }
+  if ("array" in type) {
+    const [item, length] = type.array;
+    if (item === "u8") return new Uint8Array(randomBytes(length));
+    return Array.from({ length }, () => idlRandom(item));
+  }
+  if ("vec" in type) return Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => idlRandom(type.vec));
+  const def = TYPES.get(type.defined.name)!;
+  const fields = def.type.kind === "struct" ? def.type.fields : undefined;
+  const out: Record<string, unknown> = {};
+  if (!fields) {
+    const variants = (def.type as { variants: { name: string; fields?: IdlField[] }[] }).variants;
+    const variant = variants[Math.floor(Math.random() * variants.length)]!;
+    out.__kind = variant.name;
+    for (const field of variant.fields ?? []) out[camel(field.name)] = idlRandom(field.type);
+    return out;
+  }
+  for (const field of fields) out[camel(field.name)] = idlRandom(field.type);
+  return out;
+}
+
+/** Size of a fixed-size IDL type. */
+function idlSize(type: IdlType): number {
+  if (typeof type === "string") return type === "pubkey" ? 32 : type === "bool" ? 1 : INT_WIDTH[type]!;
+  if ("array" in type) return idlSize(type.array[0]) * type.array[1];
+  if ("vec" in type) throw new Error("variable size");
+  const def = TYPES.get(type.defined.name)!;
+  if (def.type.kind !== "struct") throw new Error("variable size");
+  return def.type.fields.reduce((sum, field) => sum + idlSize(field.type), 0);
+}
+
+const normalize = (value: unknown): unknown =>
+  value instanceof Uint8Array
+    ? Uint8Array.from(value)
+    : Array.isArray(value)
+      ? value.map(normalize)
+      : value && typeof value === "object"
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]))
+        : value;
+
+const CODECS: [string, Codec<any, any>][] = [
+  ["OracleLimits", oracleLimitsCodec],
+  ["RiskParameters", riskParametersCodec],
+  ["CollateralAsset", collateralAssetCodec],
+  ["Exchange", exchangeCodec],
+  ["Instrument", instrumentCodec],
+  ["Underlying", underlyingCodec],
+  ["Position", positionCodec],
+  ["MarginAccount", marginAccountCodec],
+  ["UnderlyingRisk", underlyingRiskCodec],
+  ["MarginReport", marginReportCodec],
+  ["InitializeExchangeArgs", initializeExchangeArgsCodec],
+  ["HaircutArgs", haircutArgsCodec],
+  ["AddCollateralAssetArgs", addCollateralAssetArgsCodec],
+  ["UnderlyingParamsArgs", underlyingParamsArgsCodec],
+  ["AddUnderlyingArgs", addUnderlyingArgsCodec],
+  ["ListInstrumentArgs", listInstrumentArgsCodec],
+  ["TradeArgs", tradeArgsCodec],
+  ["LiquidationTarget", liquidationTargetCodec],
+  ["LiquidateArgs", liquidateArgsCodec],
+];
+
+describe("the SDK matches the IDL", () => {
+  test("program address", () => {
+    assert.equal(IDL.address, PORTFOLIO_MARGIN_PROGRAM_ADDRESS);
+  });
+
+  test("discriminators are Anchor's sha256 prefixes", () => {
+    for (const ix of IDL.instructions) assert.deepEqual(ix.discriminator, sha8(`global:${ix.name}`), ix.name);
+    for (const account of IDL.accounts) assert.deepEqual(account.discriminator, sha8(`account:${account.name}`), account.name);
+    for (const event of IDL.events) assert.deepEqual(event.discriminator, sha8(`event:${event.name}`), event.name);
+  });
+
+  test("every instruction's accounts: names, order, writable and signer", () => {
+    assert.deepEqual(Object.keys(ACCOUNTS).sort(), IDL.instructions.map((ix) => ix.name).sort());
+    for (const ix of IDL.instructions) {
+      const expected = ix.accounts.map((a) => [a.name, `${"writable" in a && a.writable ? "w" : ""}${"signer" in a && a.signer ? "s" : ""}`]);
+      assert.deepEqual(ACCOUNTS[ix.name as keyof typeof ACCOUNTS], expected, ix.name);
+    }
+  });
+
+  test("every codec has the IDL type's layout (random values both ways)", () => {
+    for (const [name, codec] of CODECS) {
+      assert.ok(TYPES.has(name), `IDL type ${name}`);
+      for (let round = 0; round < 5; round++) {
+        const value = idlRandom({ defined: { name } });
+        const bytes = Uint8Array.from(codec.encode(value));
+        const [decoded, end] = idlDecode({ defined: { name } }, bytes, 0);
+        assert.equal(end, bytes.length, `${name}: encoded length`);
+        assert.deepEqual(normalize(decoded), normalize(value), `${name}: IDL decoder`);
+        assert.deepEqual(normalize(codec.decode(bytes)), normalize(value), `${name}: SDK decoder`);
+      }
+    }
+  });
+
+  test("zero-copy accounts: IDL size = SDK size = the program's SPACE - 8; decoders check the discriminator", () => {
+    const cases = [
+      ["Exchange", exchangeCodec, EXCHANGE_SPACE, decodeExchange],
+      ["Underlying", underlyingCodec, UNDERLYING_SPACE, decodeUnderlying],
+      ["MarginAccount", marginAccountCodec, MARGIN_ACCOUNT_SPACE, decodeMarginAccount],
+    ] as const;
+    for (const [name, codec, space, decode] of cases) {
+      const def = TYPES.get(name) as unknown as { serialization: string; repr: { kind: string } };
+      assert.equal(def.serialization, "bytemuck", name);
+      assert.equal(def.repr.kind, "c", name);
+      assert.equal(idlSize({ defined: { name } }), space - 8, name);
+      assert.equal(codec.fixedSize, space - 8, name);
+      const data = new Uint8Array(space);
+      data.set(IDL.accounts.find((a) => a.name === name)!.discriminator);
+      assert.doesNotThrow(() => decode(data));
+      data[0]! ^= 1;
+      assert.throws(() => decode(data), /discriminator/);
+    }
+  });
+
+  test("margin_report returns MarginReport", () => {
+    const ix = IDL.instructions.find((i) => i.name === "margin_report")!;
+    assert.deepEqual((ix as { returns?: unknown }).returns, { defined: { name: "MarginReport" } });
+  });
+
+  test("PDA seeds: the IDL's constant seeds, and the margin account derived from its seed list", async () => {
+    const constSeeds = new Set<string>();
+    for (const ix of IDL.instructions) {
+      for (const account of ix.accounts as { pda?: { seeds: { kind: string; value?: number[] }[] } }[]) {
+        for (const seed of account.pda?.seeds ?? []) {
+          if (seed.kind === "const") constSeeds.add(Buffer.from(seed.value!).toString());
+        }
+      }
+    }
+    // `underlying`'s seed uses `args.index`, which the IDL cannot express; the runtime suite derives it.
+    assert.deepEqual([...constSeeds].sort(), ["exchange", "insurance", "margin", "vault"]);
+    for (const seed of constSeeds) assert.ok(Object.values(SEEDS).includes(seed as never), seed);
+
+    const ix = IDL.instructions.find((i) => i.name === "create_margin_account")!;
+    const pda = (ix.accounts.find((a) => a.name === "margin_account") as { pda: { seeds: { kind: string; path?: string; value?: number[] }[] } }).pda;
+    const [exchange, owner] = [getAddressDecoder().decode(randomBytes(32)), getAddressDecoder().decode(randomBytes(32))];
+    const accountId = 7;
+    const seeds = pda.seeds.map((seed) =>
+      seed.kind === "const"
+        ? Uint8Array.from(seed.value!)
+        : seed.kind === "arg"
+          ? Uint8Array.from(getU32Encoder().encode(accountId))
+          : Uint8Array.from(getAddressEncoder().encode(seed.path === "exchange" ? exchange : owner)),
+    );
+    const [expected] = await getProgramDerivedAddress({ programAddress: PORTFOLIO_MARGIN_PROGRAM_ADDRESS, seeds });
+    assert.equal((await findMarginAccountPda(exchange, owner, accountId))[0], expected);
+  });
+
+  test("errors: every MarginError with its message, codes from 6000", () => {
+    assert.equal(PORTFOLIO_MARGIN_ERRORS.length, IDL.errors.length);
+    PORTFOLIO_MARGIN_ERRORS.forEach((error, i) => {
+      assert.equal(error.code, 6000 + i);
+      assert.ok(error.msg.length > 0, error.name);
+    });
+  });
+
+  test("Pyth formats: PriceUpdateV2 discriminator and sizes", () => {
+    assert.deepEqual([...PRICE_UPDATE_V2_DISCRIMINATOR], sha8("account:PriceUpdateV2"));
+    const quote = pythQuote("150.25", 1_700_000_000n);
+    assert.equal(quote.price, 15_025_000_000n);
+    assert.equal(encodePriceUpdateV2(quote, new Uint8Array(32)).length, PRICE_UPDATE_V2_LEN);
+    const legacy = encodeLegacyPriceAccount(quote);
+    assert.equal(legacy.length, LEGACY_PRICE_ACCOUNT_LEN);
+    const view = new DataView(legacy.buffer);
+    assert.equal(view.getUint32(0, true), 0xa1b2c3d4);
+    assert.equal(view.getBigInt64(208, true), quote.price);
+  });
+});
