@@ -13,6 +13,7 @@ import {
   OracleKind,
   SimulationError,
   i80f48ToNumber,
+  isLiquidatable,
   marginCut,
   type MarginReport,
   type Underlying,
@@ -229,6 +230,31 @@ describe("canonical hedged books on the SBF program", () => {
     );
     clock.unixTimestamp -= 301n;
     env.svm.setClock(clock);
+  });
+
+  test("liquidation through the client: a price fall, then a keeper takes part of the position", async () => {
+    const [trader, mm] = [await env.trader([], 400n * USDC), await maker()];
+    await env.trade(trader, mm, SOL, instruments.solFuture!, 10n, usd(150));
+    assert.ok(!isLiquidatable(await env.client.marginReport(trader.account)));
+    env.setPrice(SOL, "120");
+    const before = await env.client.marginReport(trader.account);
+    assert.ok(isLiquidatable(before), `health ${before.health}`);
+    const keeper = await env.trader([], 100_000n * USDC);
+    const instruction = await env.client.liquidate({
+      liquidatorAuthority: keeper.signer,
+      liquidator: keeper.account,
+      liquidatee: trader.account,
+      target: { __kind: "Position", underlying: SOL, instrument: instruments.solFuture! },
+      quantity: 2n,
+    });
+    // The union of both accounts' underlyings and the target's: SOL only.
+    assert.equal(instruction.accounts!.length, 7 + 2);
+    await env.send("liquidate", [instruction]);
+    const account = await env.client.fetchMarginAccount(trader.account);
+    assert.equal(account.inLiquidation, 1);
+    assert.equal(account.positions.find((p) => p.quantity !== 0n)!.quantity, 8n);
+    const after = await env.client.marginReport(trader.account);
+    assert.ok(after.health > before.health, `health ${before.health} -> ${after.health}`);
   });
 
   test("compute units stay within one transaction's budget", () => {
