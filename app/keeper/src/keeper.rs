@@ -264,6 +264,15 @@ impl<C: Cluster> Keeper<C> {
         Ok(summary)
     }
 
+    /// Only the volatility crank, the first thing a tick does (for a caller that wants to show
+    /// the volatility update before any liquidation).
+    pub async fn crank_volatility(&mut self) -> Result<Vec<Record>, KeeperError> {
+        let first = self.journal.len();
+        let snapshot = self.snapshot().await?;
+        self.crank(&snapshot).await?;
+        Ok(self.journal[first..].to_vec())
+    }
+
     /// The volatility crank on every underlying whose interval has elapsed (by oracle publish
     /// time, as the program counts it). Returns whether anything was sent.
     async fn crank(&mut self, snapshot: &Snapshot) -> Result<bool, KeeperError> {
