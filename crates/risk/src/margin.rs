@@ -459,7 +459,15 @@ fn accumulate_positions(
     if !positions.iter().any(|p| p.underlying == u) {
         return Ok(acc);
     }
-    let grid = UnderlyingScenarios::new(params, underlying)?;
+    // The option terms (25 `ln`, 4 divisions) only when an unexpired option needs them.
+    let options = positions
+        .iter()
+        .any(|p| p.underlying == u && p.kind.is_option() && p.expiry_years > I80F48::ZERO);
+    let grid = if options {
+        UnderlyingScenarios::new(params, underlying)?
+    } else {
+        UnderlyingScenarios::new_linear(params, underlying)?
+    };
     for p in positions.iter().filter(|p| p.underlying == u) {
         let array = grid.risk_array(p.kind, p.strike, p.expiry_years)?;
         acc.add_leg(params, p.quantity, &array)?;

@@ -72,11 +72,13 @@ struct SpotSet {
 }
 
 impl SpotSet {
+    /// `logs`: also fill `ln_spot` (only option pricing reads it; 12 `ln` per set).
     fn new(
         spot: I80F48,
         ln_spot: I80F48,
         range: I80F48,
         extreme: I80F48,
+        logs: bool,
     ) -> Result<Self, RiskError> {
         let mut set = SpotSet {
             spot: [spot; POINTS],
@@ -85,10 +87,10 @@ impl SpotSet {
         let move_grid = mul(spot, range)?;
         let move_extreme = mul(move_grid, extreme)?;
         for (p, &thirds) in GRID_THIRDS.iter().enumerate() {
-            set.fill(p, spot, move_grid, thirds)?;
+            set.fill(p, spot, move_grid, thirds, logs)?;
         }
         for (p, &thirds) in EXTREME_THIRDS.iter().enumerate() {
-            set.fill(7 + p, spot, move_extreme, thirds)?;
+            set.fill(7 + p, spot, move_extreme, thirds, logs)?;
         }
         Ok(set)
     }
@@ -99,6 +101,7 @@ impl SpotSet {
         spot: I80F48,
         full_move: I80F48,
         thirds: i32,
+        logs: bool,
     ) -> Result<(), RiskError> {
         if thirds == 0 {
             return Ok(());
@@ -109,7 +112,9 @@ impl SpotSet {
             .ok_or(RiskError::Overflow)?;
         let s = add(spot, shift)?;
         self.spot[p] = s;
-        self.ln_spot[p] = math::ln(s)?;
+        if logs {
+            self.ln_spot[p] = math::ln(s)?;
+        }
         Ok(())
     }
 }
@@ -128,31 +133,63 @@ pub struct UnderlyingScenarios {
     inv_vol: [I80F48; 3],
     maintenance: SpotSet,
     initial: SpotSet,
+    /// Whether the option terms (logarithms of the scenario spots, reciprocals of spot and
+    /// volatilities) were prepared; a grid built by [`UnderlyingScenarios::new_linear`] prices
+    /// only spot, futures and expired options.
+    option_terms: bool,
 }
 
 impl UnderlyingScenarios {
     /// Validates `params` and `underlying` and prepares the grid (25 `ln`, 4 divisions).
     #[inline(never)]
     pub fn new(params: &Params, underlying: &Underlying) -> Result<Self, RiskError> {
+        Self::build(params, underlying, true)
+    }
+
+    /// The same grid without the option terms (no `ln`, no division): enough for spot,
+    /// futures and expired options, whose risk arrays are bit for bit those of
+    /// [`UnderlyingScenarios::new`]. An unexpired option on it is [`RiskError::Domain`].
+    #[inline(never)]
+    pub fn new_linear(params: &Params, underlying: &Underlying) -> Result<Self, RiskError> {
+        Self::build(params, underlying, false)
+    }
+
+    #[inline(never)]
+    fn build(
+        params: &Params,
+        underlying: &Underlying,
+        option_terms: bool,
+    ) -> Result<Self, RiskError> {
         params.validate()?;
         underlying.validate(params)?;
         let spot = underlying.spot;
-        let ln_spot = math::ln(spot)?;
+        let ln_spot = if option_terms {
+            math::ln(spot)?
+        } else {
+            I80F48::ZERO
+        };
         let shock = mul(underlying.vol, underlying.vol_shock)?;
         let vol = [
             sub(underlying.vol, shock)?,
             underlying.vol,
             add(underlying.vol, shock)?,
         ];
-        let inv_vol = [
-            div(I80F48::ONE, vol[0])?,
-            div(I80F48::ONE, vol[1])?,
-            div(I80F48::ONE, vol[2])?,
-        ];
+        let (inv_vol, inv_spot) = if option_terms {
+            (
+                [
+                    div(I80F48::ONE, vol[0])?,
+                    div(I80F48::ONE, vol[1])?,
+                    div(I80F48::ONE, vol[2])?,
+                ],
+                div(I80F48::ONE, spot)?,
+            )
+        } else {
+            ([I80F48::ZERO; 3], I80F48::ZERO)
+        };
         let initial_range = mul(underlying.scan_range, params.initial_multiplier)?;
         Ok(UnderlyingScenarios {
             spot,
-            inv_spot: div(I80F48::ONE, spot)?,
+            inv_spot,
             ln_spot,
             rate: params.rate,
             short_option_floor: mul(params.short_option_min, spot)?,
@@ -163,8 +200,16 @@ impl UnderlyingScenarios {
                 ln_spot,
                 underlying.scan_range,
                 params.extreme_multiple,
+                option_terms,
             )?,
-            initial: SpotSet::new(spot, ln_spot, initial_range, params.extreme_multiple)?,
+            initial: SpotSet::new(
+                spot,
+                ln_spot,
+                initial_range,
+                params.extreme_multiple,
+                option_terms,
+            )?,
+            option_terms,
         })
     }
 
@@ -194,6 +239,9 @@ impl UnderlyingScenarios {
             fill_pnl(&mut array.maintenance, &self.maintenance, value, &price)?;
             fill_pnl(&mut array.initial, &self.initial, value, &price)?;
             return Ok(array);
+        }
+        if !self.option_terms {
+            return Err(RiskError::Domain);
         }
         let option = OptionTerms::new(strike, self.rate, expiry_years)?;
         let mut terms = [VolTerms::new(

@@ -139,18 +139,9 @@ fn run(
             .checked_div(FACTOR)
             .ok_or(risk::RiskError::Overflow)?
             .to_bits(),
-        UNDERLYING_SCENARIOS => {
-            let s = Box::new(risk::UnderlyingScenarios::new(params, &underlying(x))?);
-            s.spot().to_bits()
-        }
-        OPTION_RISK_ARRAY => {
-            let a = Box::new(scenarios.risk_array(risk::Kind::Call, x, t)?);
-            a.maintenance.pnl[0].to_bits() ^ a.initial.pnl[15].to_bits()
-        }
-        FUTURE_RISK_ARRAY => {
-            let a = Box::new(scenarios.risk_array(risk::Kind::Future, x, t)?);
-            a.maintenance.pnl[0].to_bits() ^ a.initial.pnl[15].to_bits()
-        }
+        UNDERLYING_SCENARIOS => build_scenarios(params, x)?,
+        OPTION_RISK_ARRAY => build_array(scenarios, risk::Kind::Call, x, t)?,
+        FUTURE_RISK_ARRAY => build_array(scenarios, risk::Kind::Future, x, t)?,
         U128_MUL => {
             (x.to_bits() as u128).wrapping_mul(0x1234_5678_9abc_def0_1234_5678_9abc_def1) as i128
         }
@@ -171,4 +162,28 @@ fn run(
         }
         _ => return Err(risk::RiskError::Domain),
     })
+}
+
+// Own frames (SBF frames are 4 KiB): the grid and the array are about 1 KiB each.
+#[cfg(feature = "bench")]
+#[inline(never)]
+fn build_scenarios(
+    params: &risk::Params,
+    spot: I80F48,
+) -> core::result::Result<i128, risk::RiskError> {
+    Ok(risk::UnderlyingScenarios::new(params, &underlying(spot))?
+        .spot()
+        .to_bits())
+}
+
+#[cfg(feature = "bench")]
+#[inline(never)]
+fn build_array(
+    scenarios: &risk::UnderlyingScenarios,
+    kind: risk::Kind,
+    strike: I80F48,
+    expiry: I80F48,
+) -> core::result::Result<i128, risk::RiskError> {
+    let a = Box::new(scenarios.risk_array(kind, strike, expiry)?);
+    Ok(a.maintenance.pnl[0].to_bits() ^ a.initial.pnl[15].to_bits())
 }
