@@ -550,3 +550,305 @@ async fn keeper_reports_equal_the_programs() {
         assert_eq!(local, program, "{key}");
     }
 }
+
+/// A JSON-RPC endpoint over the in-process runtime: the methods the keeper's `RpcCluster` calls,
+/// answered from a `BanksClient` with the encodings of a Solana RPC node (base64 account data and
+/// transactions, base58 keys and `memcmp` bytes, `dataSize` filters, signature statuses).
+mod rpc_shim {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use anchor_lang::prelude::Pubkey;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
+    use serde_json::{json, Value};
+    use solana_program_test::BanksClient;
+    use solana_transaction::Transaction;
+
+    pub struct Shim {
+        pub client: BanksClient,
+        pub handle: tokio::runtime::Handle,
+        /// Accounts `getProgramAccounts` looks through (the runtime cannot list them).
+        pub known: Vec<Pubkey>,
+        pub statuses: HashMap<String, Value>,
+    }
+
+    /// Serves on 127.0.0.1 from a thread; returns the URL and a handle to the call counts.
+    pub fn serve(
+        shim: Shim,
+    ) -> (
+        String,
+        std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let counts = calls.clone();
+        std::thread::spawn(move || {
+            let mut shim = shim;
+            for stream in listener.incoming().flatten() {
+                if let Some(method) = handle_connection(&mut shim, stream) {
+                    *counts.lock().unwrap().entry(method).or_insert(0) += 1;
+                }
+            }
+        });
+        (url, calls)
+    }
+
+    fn handle_connection(shim: &mut Shim, mut stream: TcpStream) -> Option<String> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let header_end = loop {
+            let n = stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let headers = String::from_utf8_lossy(&buffer[..header_end]).to_lowercase();
+        let length: usize = headers
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buffer.len() < header_end + length {
+            let n = stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        let request: Value =
+            serde_json::from_slice(&buffer[header_end..header_end + length]).ok()?;
+        let method = request["method"].as_str().unwrap_or("").to_string();
+        let body = match shim.dispatch(&method, &request["params"]) {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": request["id"], "result": result }),
+            Err((code, message)) => {
+                json!({ "jsonrpc": "2.0", "id": request["id"], "error": { "code": code, "message": message } })
+            }
+        };
+        let text = body.to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+        stream.write_all(response.as_bytes()).ok()?;
+        Some(method)
+    }
+
+    fn account_json(account: &solana_account::Account) -> Value {
+        json!({
+            "lamports": account.lamports,
+            "owner": account.owner.to_string(),
+            "data": [BASE64.encode(&account.data), "base64"],
+            "executable": account.executable,
+            "rentEpoch": account.rent_epoch,
+            "space": account.data.len(),
+        })
+    }
+
+    fn key(value: &Value) -> Result<Pubkey, (i64, String)> {
+        value
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or((-32602, "Invalid param: not a base58 address".into()))
+    }
+
+    fn transaction(value: &Value) -> Result<Transaction, (i64, String)> {
+        let bytes = BASE64
+            .decode(value.as_str().unwrap_or(""))
+            .map_err(|_| (-32602, "invalid base64".to_string()))?;
+        bincode::deserialize(&bytes).map_err(|e| (-32602, format!("invalid transaction: {e}")))
+    }
+
+    impl Shim {
+        fn get(&self, key: Pubkey) -> Option<solana_account::Account> {
+            self.handle
+                .block_on(self.client.get_account(key))
+                .ok()
+                .flatten()
+        }
+
+        fn dispatch(&mut self, method: &str, params: &Value) -> Result<Value, (i64, String)> {
+            let context = json!({ "slot": 1 });
+            match method {
+                "getAccountInfo" => {
+                    let account = self.get(key(&params[0])?);
+                    Ok(json!({ "context": context, "value": account.as_ref().map(account_json) }))
+                }
+                "getMultipleAccounts" => {
+                    let keys = params[0].as_array().ok_or((-32602, "keys".to_string()))?;
+                    let mut values = Vec::new();
+                    for k in keys {
+                        values.push(
+                            self.get(key(k)?)
+                                .as_ref()
+                                .map(account_json)
+                                .unwrap_or(Value::Null),
+                        );
+                    }
+                    Ok(json!({ "context": context, "value": values }))
+                }
+                "getProgramAccounts" => {
+                    let program = key(&params[0])?;
+                    let filters = params[1]["filters"].as_array().cloned().unwrap_or_default();
+                    let mut out = Vec::new();
+                    for k in self.known.clone() {
+                        let Some(account) = self.get(k) else { continue };
+                        let keep = account.owner == program
+                            && filters.iter().all(|f| {
+                                if let Some(size) = f["dataSize"].as_u64() {
+                                    return account.data.len() as u64 == size;
+                                }
+                                let offset = f["memcmp"]["offset"].as_u64().unwrap_or(0) as usize;
+                                let bytes =
+                                    bs58::decode(f["memcmp"]["bytes"].as_str().unwrap_or(""))
+                                        .into_vec()
+                                        .unwrap_or_default();
+                                account.data.get(offset..offset + bytes.len()) == Some(&bytes[..])
+                            });
+                        if keep {
+                            out.push(json!({ "pubkey": k.to_string(), "account": account_json(&account) }));
+                        }
+                    }
+                    Ok(Value::Array(out))
+                }
+                "getLatestBlockhash" => {
+                    let hash = self
+                        .handle
+                        .block_on(self.client.get_latest_blockhash())
+                        .map_err(|e| (-32005, e.to_string()))?;
+                    Ok(
+                        json!({ "context": context, "value": { "blockhash": hash.to_string(), "lastValidBlockHeight": 1000 } }),
+                    )
+                }
+                "simulateTransaction" => {
+                    let tx = transaction(&params[0])?;
+                    let result = self
+                        .handle
+                        .block_on(self.client.simulate_transaction(tx))
+                        .map_err(|e| (-32005, e.to_string()))?;
+                    let (logs, units) = result
+                        .simulation_details
+                        .map(|d| (d.logs, d.units_consumed))
+                        .unwrap_or_default();
+                    let err = match result.result {
+                        Some(Err(e)) => json!(format!("{e:?}")),
+                        _ => Value::Null,
+                    };
+                    Ok(
+                        json!({ "context": context, "value": { "err": err, "logs": logs, "unitsConsumed": units } }),
+                    )
+                }
+                "sendTransaction" => {
+                    let tx = transaction(&params[0])?;
+                    let signature = tx.signatures[0].to_string();
+                    match self.handle.block_on(self.client.process_transaction(tx)) {
+                        Ok(()) => {
+                            self.statuses.insert(signature.clone(), Value::Null);
+                            Ok(json!(signature))
+                        }
+                        Err(e) => Err((-32002, format!("Transaction simulation failed: {e}"))),
+                    }
+                }
+                "getSignatureStatuses" => {
+                    let signatures = params[0].as_array().cloned().unwrap_or_default();
+                    let values: Vec<Value> = signatures
+                        .iter()
+                        .map(|s| match self.statuses.get(s.as_str().unwrap_or("")) {
+                            Some(err) => json!({ "slot": 1, "confirmations": null, "err": err, "confirmationStatus": "confirmed" }),
+                            None => Value::Null,
+                        })
+                        .collect();
+                    Ok(json!({ "context": context, "value": values }))
+                }
+                other => Err((-32601, format!("Method not found: {other}"))),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_over_json_rpc() {
+    // The production path: `RpcCluster` (ureq, JSON-RPC) against an endpoint answering from the
+    // runtime. `getProgramAccounts` is answered by applying the keeper's own filters, so the
+    // exchange, the underlying and the oracle (also offered) must be filtered out.
+    let mut env = Env::new().await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
+    let (maker, maker_account) = env.funded_account(1_000_000).await;
+    let now = env.now().await;
+    let future = env.list(SOL, future_args(now + 90 * DAY)).await;
+    let (keeper_trader, keeper_account) = env.funded_account(100_000).await;
+    let (alice, alice_account) = env.funded_account(850).await;
+    env.trade(
+        &alice,
+        &alice_account,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        20,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    env.set_price(SOL, 115_00000000).await;
+
+    let shim = rpc_shim::Shim {
+        client: env.ctx.banks_client.clone(),
+        handle: tokio::runtime::Handle::current(),
+        known: vec![
+            maker_account,
+            keeper_account,
+            alice_account,
+            env.exchange,
+            env.underlyings[SOL].key,
+            env.underlyings[SOL].oracle,
+        ],
+        statuses: Default::default(),
+    };
+    let (url, calls) = rpc_shim::serve(shim);
+    let cluster = keeper::rpc::RpcCluster::new(&url);
+    let mut keeper = Keeper::new(
+        cluster,
+        keeper_trader.keypair.insecure_clone(),
+        KeeperConfig::new(env.exchange, keeper_account),
+    );
+    let summary = keeper::block_on(keeper.tick()).unwrap();
+    assert_eq!((summary.accounts, summary.unhealthy), (3, 1));
+    let kinds: Vec<&Action> = summary.records.iter().map(|r| &r.action).collect();
+    assert!(
+        matches!(
+            kinds[..],
+            [Action::UpdateVolatility { .. }, Action::Liquidate { .. }]
+        ),
+        "{kinds:?}"
+    );
+    assert!(summary.records.iter().all(|r| r.outcome.is_sent()));
+    let alice_state = env.load::<MarginAccount>(&alice_account).await;
+    assert_eq!(
+        (position(&alice_state), alice_state.in_liquidation),
+        (10, 1)
+    );
+    assert_eq!((keeper.stats.failed, keeper.stats.skipped), (0, 0));
+    let calls = calls.lock().unwrap().clone();
+    for method in [
+        "getProgramAccounts",
+        "getMultipleAccounts",
+        "getLatestBlockhash",
+        "simulateTransaction",
+        "sendTransaction",
+        "getSignatureStatuses",
+    ] {
+        assert!(
+            calls.get(method).copied().unwrap_or(0) > 0,
+            "{method} never called: {calls:?}"
+        );
+    }
+    assert_eq!(calls["sendTransaction"], calls["simulateTransaction"]);
+}

@@ -125,6 +125,11 @@ pub struct InstrumentConfig {
     pub contract_size: f64,
 }
 
+/// The program's error as `Name (message)`.
+fn program_error(error: anchor_lang::error::Error) -> String {
+    keeper::KeeperError::engine(error).to_string()
+}
+
 /// `x` in `expo = -6`, or an error naming `field`.
 pub fn ppm(field: &str, x: f64) -> Result<u64, String> {
     if !x.is_finite() || x < 0.0 || x * PPM as f64 > u64::MAX as f64 {
@@ -167,7 +172,7 @@ impl Config {
             return Err(format!("underlyings: {n} given, 1 to 8 allowed"));
         }
         let risk_params = portfolio_margin::margin::risk_params(&params)
-            .map_err(|e| format!("risk_parameters: {e}"))?;
+            .map_err(|e| format!("risk_parameters: {}", program_error(e)))?;
         for (i, u) in self.underlyings.iter().enumerate() {
             let field = format!("underlyings[{i}]");
             if u.name.is_empty() || u.name.len() > portfolio_margin::state::NAME_LEN {
@@ -191,7 +196,7 @@ impl Config {
             within(&format!("{field}.vol_max"), u.vol_max, u.vol, 5.0)?;
             self.underlying_params(i)?
                 .validate(&params)
-                .map_err(|e| format!("{field}: {e}"))?;
+                .map_err(|e| format!("{field}: {}", program_error(e)))?;
             let engine = risk::Underlying {
                 spot: I80F48::from_num(u.oracle.localnet_price),
                 vol: I80F48::from_num(u.vol),
@@ -226,7 +231,7 @@ impl Config {
             )?;
             self.haircut(i)?
                 .validate()
-                .map_err(|e| format!("{field}.haircut: {e}"))?;
+                .map_err(|e| format!("{field}.haircut: {}", program_error(e)))?;
         }
         if self.collateral.len() + 1 > portfolio_margin::state::MAX_COLLATERAL_ASSETS {
             return Err("collateral: at most 7 assets besides the quote".into());
@@ -338,7 +343,7 @@ impl Config {
         };
         params
             .validate()
-            .map_err(|e| format!("risk_parameters: {e}"))?;
+            .map_err(|e| format!("risk_parameters: {}", program_error(e)))?;
         Ok(params)
     }
 
