@@ -158,7 +158,7 @@ async fn trade_of_a_future_stays_under_its_ceiling() {
     );
     let (units, _) = book
         .env
-        .simulate(&[instruction.clone()], &[&trader, &maker])
+        .simulate(std::slice::from_ref(&instruction), &[&trader, &maker])
         .await
         .expect("trade");
     book.env
