@@ -138,7 +138,8 @@ impl Params {
         if self.short_option_min < I80F48::ZERO || self.short_option_min > I80F48::ONE {
             return Err(RiskError::InvalidShortOptionMin);
         }
-        if self.initial_multiplier < I80F48::ONE || self.initial_multiplier > MAX_INITIAL_MULTIPLIER {
+        if self.initial_multiplier < I80F48::ONE || self.initial_multiplier > MAX_INITIAL_MULTIPLIER
+        {
             return Err(RiskError::InvalidInitialMultiplier);
         }
         Ok(())
