@@ -922,7 +922,7 @@ async fn books() -> Vec<Cell> {
                         spread,
                         size,
                         report: Cu::NotApplicable("fewer positions than underlyings"),
-                        trade: Cu::NotApplicable(""),
+                        trade: Cu::NotApplicable("fewer positions than underlyings"),
                     });
                     continue;
                 }
@@ -932,7 +932,7 @@ async fn books() -> Vec<Cell> {
                         spread,
                         size,
                         report: Cu::NotApplicable("32 instruments per underlying"),
-                        trade: Cu::NotApplicable(""),
+                        trade: Cu::NotApplicable("32 instruments per underlying"),
                     });
                     continue;
                 }
