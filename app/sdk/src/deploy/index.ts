@@ -1,0 +1,8 @@
+/**
+ * The market deploy script's library (`migrations/deploy.ts` is its command line): config reading
+ * and checking (`config.ts`), cluster access (`target.ts`), planning and applying (`plan.ts`).
+ */
+export * from "./cli.js";
+export * from "./config.js";
+export * from "./plan.js";
+export * from "./target.js";

@@ -1,0 +1,31 @@
+/**
+ * Applies a market config (default migrations/config/localnet.json) to a cluster, idempotently:
+ * creates what is missing, updates parameters that differ, prints what it did ("nothing to do" when
+ * the exchange already matches). A bad config stops before anything is sent, naming the field.
+ *
+ *   scripts/deploy --url http://127.0.0.1:8899 --keypair ~/.config/solana/id.json [--config <path>] [--dry-run]
+ *
+ * The work is in app/sdk/src/deploy (config checks, planning, sending); this is the entry point
+ * Anchor's convention expects here. Build: `npm run build` in app/sdk (tsc with
+ * app/sdk/tsconfig.migrations.json); run: `node app/sdk/dist/migrations/migrations/deploy.js`.
+ * See migrations/README.md.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../app/sdk/src/deploy/cli.js";
+
+/** The repository root: the first directory above this file holding Anchor.toml. */
+function repositoryRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "Anchor.toml"))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  config: resolve(repositoryRoot(), "migrations/config/localnet.json"),
+});
