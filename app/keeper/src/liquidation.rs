@@ -4,16 +4,17 @@
 //! how much health a step buys, what it costs the liquidatee and whether the program would
 //! accept it.
 //!
-//! The replay follows `programs/portfolio-margin/src/instructions/keeper/liquidate.rs`; the
-//! state-changing pieces it calls are the program's own (`MarginAccount::apply_fill`,
-//! `add_quote`, `debit`/`credit`, `quote_floor`/`quote_ceil`, `fee_rate`, `MarketSet::evaluate`).
-//! Three small private helpers of that file (`step_size`, `check_not_over`, `mark_price`) are
-//! restated here line for line. Simulation before sending still guards against any drift.
+//! The replay follows `programs/portfolio-margin/src/instructions/keeper/liquidate.rs`, and
+//! every piece it calls is the program's own (`MarginAccount::apply_fill`, `add_quote`,
+//! `debit`/`credit`, `quote_floor`/`quote_ceil`, `fee_rate`, `step_quantity`, `mark_price`,
+//! `within_target`, `MarketSet::evaluate`). Simulation before sending still guards against any
+//! drift.
 
 use anchor_lang::prelude::Pubkey;
-use portfolio_margin::instructions::{fee_rate, LiquidationTarget};
-use portfolio_margin::margin::{years_until, MarginState, Market, MarketSet};
-use portfolio_margin::math::{self, CheckedFixed};
+use portfolio_margin::instructions::{
+    fee_rate, mark_price, step_quantity, within_target, LiquidationTarget,
+};
+use portfolio_margin::margin::{MarginState, MarketSet};
 use portfolio_margin::state::*;
 use risk::I80F48;
 
@@ -208,7 +209,7 @@ impl<'a> LiquidationContext<'a> {
                     .map_err(engine)?;
                 let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
                 let Some(quantity) =
-                    step_size(held.unsigned_abs(), requested, params, capped, |left| {
+                    step_quantity(held.unsigned_abs(), requested, params, capped, |left| {
                         quote_floor(unit_value_e12 * i128::from(left), quote_decimals)
                             .map_err(engine)
                     })?
@@ -216,7 +217,7 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::TooLarge);
                     return Ok(preview);
                 };
-                let mark = mark_price(exchange, &market, &entry, now)?;
+                let mark = mark_price(exchange, &market, &entry, now).map_err(engine)?;
                 let signed = i64::try_from(quantity)
                     .map_err(|_| KeeperError::Engine("quantity overflow".into()))?;
                 let taken = if held > 0 { signed } else { -signed };
@@ -279,7 +280,7 @@ impl<'a> LiquidationContext<'a> {
                         .checked_div(10i128.pow(u32::from(decimals)))
                         .ok_or_else(|| KeeperError::Engine("collateral value overflow".into()))
                 };
-                let Some(quantity) = step_size(held, requested, params, capped, |left| {
+                let Some(quantity) = step_quantity(held, requested, params, capped, |left| {
                     quote_floor(value_e12(left)?, quote_decimals).map_err(engine)
                 })?
                 else {
@@ -323,7 +324,7 @@ impl<'a> LiquidationContext<'a> {
         preview.health_after = health_after;
         preview.refusal = if health_after <= self.health_before {
             Some(Refusal::WorsensHealth)
-        } else if !within_target(params, &self.before, &after, quantity)? {
+        } else if !within_target(params, &self.before, &after, quantity).map_err(engine)? {
             Some(Refusal::OverLiquidation)
         } else {
             let liquidator_state = self
@@ -336,123 +337,9 @@ impl<'a> LiquidationContext<'a> {
     }
 }
 
-/// The per-call cap of a holding: `liquidation_max_fraction` of it, rounded up, at least one.
-/// (The program applies it only while the account's equity is positive.)
+/// The per-call cap of a holding (the program's own rule).
 pub fn step_cap(held: u64, params: &RiskParameters) -> u64 {
-    let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
-    u64::try_from(cap.div_ceil(u128::from(PPM)))
-        .unwrap_or(u64::MAX)
-        .max(1)
-        .min(held)
-}
-
-/// `liquidate.rs::step_size`: `None` where the program says `LiquidationTooLarge`. The cap
-/// applies while the account's equity is positive (`capped`); a remainder worth less than
-/// `dust_value` is taken with the step.
-fn step_size(
-    held: u64,
-    requested: u64,
-    params: &RiskParameters,
-    capped: bool,
-    value_of: impl Fn(u64) -> Result<i64, KeeperError>,
-) -> Result<Option<u64>, KeeperError> {
-    if requested > held {
-        return Ok(None);
-    }
-    if capped {
-        let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
-        let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
-            .unwrap_or(u64::MAX)
-            .max(1);
-        if requested > cap {
-            return Ok(None);
-        }
-    }
-    let left = held - requested;
-    let dust = i64::try_from(params.dust_value).unwrap_or(i64::MAX);
-    if left > 0 && value_of(left)? < dust {
-        return Ok(Some(held));
-    }
-    Ok(Some(requested))
-}
-
-/// `liquidate.rs::check_not_over`: whether the step stays within the margin target.
-fn within_target(
-    params: &RiskParameters,
-    before: &MarginState,
-    after: &MarginState,
-    quantity: u64,
-) -> Result<bool, KeeperError> {
-    let engine = KeeperError::engine;
-    let target = I80F48::ONE
-        .add_or_err(math::from_ppm(params.liquidation_buffer).map_err(engine)?)
-        .map_err(engine)?;
-    let excess_before = before
-        .equity
-        .sub_or_err(
-            before
-                .maintenance_margin()
-                .mul_or_err(target)
-                .map_err(engine)?,
-        )
-        .map_err(engine)?;
-    let excess_after = after
-        .equity
-        .sub_or_err(
-            after
-                .maintenance_margin()
-                .mul_or_err(target)
-                .map_err(engine)?,
-        )
-        .map_err(engine)?;
-    if excess_after <= I80F48::ZERO || quantity <= 1 {
-        return Ok(true);
-    }
-    let gained = excess_after.sub_or_err(excess_before).map_err(engine)?;
-    let needed = I80F48::ZERO
-        .sub_or_err(excess_before)
-        .map_err(engine)?
-        .max(I80F48::ZERO);
-    let allowed = I80F48::from_num(quantity)
-        .mul_or_err(needed)
-        .map_err(engine)?
-        .checked_div(gained)
-        .ok_or_else(|| KeeperError::Engine("over-liquidation check overflow".into()))?
-        .ceil();
-    Ok(I80F48::from_num(quantity) <= allowed)
-}
-
-/// `liquidate.rs::mark_price`: spot for futures, Black-Scholes at the pricing volatility for
-/// options, USD `expo = -6` rounded to nearest.
-fn mark_price(
-    exchange: &Exchange,
-    market: &Market,
-    instrument: &Instrument,
-    now: i64,
-) -> Result<u64, KeeperError> {
-    let engine = KeeperError::engine;
-    if instrument.kind == instrument_kind::FUTURE {
-        return Ok(market.price.price);
-    }
-    let kind = if instrument.kind == instrument_kind::CALL {
-        risk::Kind::Call
-    } else {
-        risk::Kind::Put
-    };
-    let greeks = risk::black_scholes(
-        kind,
-        market.params.spot,
-        math::from_ppm(instrument.strike).map_err(engine)?,
-        math::from_ppm_signed(exchange.params.rate).map_err(engine)?,
-        market.params.vol,
-        years_until(instrument.expiry, now).map_err(engine)?,
-    )
-    .map_err(|e| KeeperError::Engine(format!("black-scholes: {e:?}")))?;
-    greeks
-        .price
-        .checked_mul(I80F48::from_num(PPM))
-        .and_then(|v| v.round().checked_to_num::<u64>())
-        .ok_or_else(|| KeeperError::Engine("mark overflow".into()))
+    portfolio_margin::instructions::step_cap(held, params).min(held)
 }
 
 /// The step the keeper sends, and why.

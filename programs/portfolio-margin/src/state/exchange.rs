@@ -278,6 +278,15 @@ const _: () = assert!(core::mem::size_of::<CollateralAsset>() == 104);
 const _: () =
     assert!(core::mem::size_of::<Exchange>() == 5 * 32 + 144 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 256);
 
+impl CollateralAsset {
+    /// The mint and vault passed for this asset are the ones it records.
+    pub fn check_accounts(&self, mint: &Pubkey, vault: &Pubkey) -> Result<()> {
+        require_keys_eq!(self.mint, *mint, MarginError::WrongMint);
+        require_keys_eq!(self.vault, *vault, MarginError::WrongVault);
+        Ok(())
+    }
+}
+
 impl Exchange {
     pub const SPACE: usize = 8 + core::mem::size_of::<Exchange>();
 
@@ -296,6 +305,21 @@ impl Exchange {
             MarginError::UnknownCollateralAsset
         );
         Ok(&self.collateral[index])
+    }
+
+    /// The quote vault and the insurance vault, as this exchange records them.
+    pub fn check_vaults(&self, quote_vault: &Pubkey, insurance_vault: &Pubkey) -> Result<()> {
+        require_keys_eq!(
+            *quote_vault,
+            self.collateral[QUOTE_ASSET_INDEX].vault,
+            MarginError::WrongVault
+        );
+        require_keys_eq!(
+            *insurance_vault,
+            self.insurance_vault,
+            MarginError::WrongInsuranceVault
+        );
+        Ok(())
     }
 
     /// Brings an account's positive quote balance to the current loss index (rounded down).

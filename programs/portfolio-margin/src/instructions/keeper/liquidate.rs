@@ -62,16 +62,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     );
     let mut exchange = ctx.accounts.exchange.load_mut()?;
     require!(!exchange.is_paused(pause::LIQUIDATE), MarginError::Paused);
-    require_keys_eq!(
-        ctx.accounts.quote_vault.key(),
-        exchange.collateral[QUOTE_ASSET_INDEX].vault,
-        MarginError::WrongVault
-    );
-    require_keys_eq!(
-        ctx.accounts.insurance_vault.key(),
-        exchange.insurance_vault,
-        MarginError::WrongInsuranceVault
-    );
+    exchange.check_vaults(
+        &ctx.accounts.quote_vault.key(),
+        &ctx.accounts.insurance_vault.key(),
+    )?;
     let mut liquidatee = ctx.accounts.liquidatee.load_mut()?;
     let mut liquidator = ctx.accounts.liquidator.load_mut()?;
     require_keys_neq!(
@@ -143,13 +137,14 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 .ok_or(MarginError::NothingToLiquidate)?;
             let entry = *markets.instrument(underlying, instrument)?;
             let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
-            let quantity = step_size(
+            let quantity = step_quantity(
                 held.unsigned_abs(),
                 args.quantity,
                 &exchange.params,
                 capped,
                 |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
-            )?;
+            )?
+            .ok_or(MarginError::LiquidationTooLarge)?;
             let mark = mark_price(&exchange, &market, &entry, now)?;
             let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
             let taken = if held > 0 { signed } else { -signed };
@@ -196,9 +191,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                     .checked_div(10i128.pow(u32::from(decimals)))
                     .ok_or_else(|| error!(MarginError::MathOverflow))
             };
-            let quantity = step_size(held, args.quantity, &exchange.params, capped, |left| {
+            let quantity = step_quantity(held, args.quantity, &exchange.params, capped, |left| {
                 quote_floor(value_e12(left)?, quote_decimals)
-            })?;
+            })?
+            .ok_or(MarginError::LiquidationTooLarge)?;
             let value = quote_floor(value_e12(quantity)?, quote_decimals)?;
             liquidatee.debit(index, quantity)?;
             liquidator.credit(index, quantity)?;
@@ -232,7 +228,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         health_after > health_before,
         MarginError::LiquidationWorsensHealth
     );
-    check_not_over(&exchange.params, &before, &after, quantity)?;
+    require!(
+        within_target(&exchange.params, &before, &after, quantity)?,
+        MarginError::OverLiquidation
+    );
     let liquidator_state = markets.evaluate(&exchange, &liquidator, now)?;
     require!(
         liquidator_state.meets_initial(),
@@ -300,42 +299,47 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     Ok(())
 }
 
+/// The per-call cap of a holding: `liquidation_max_fraction` of it, rounded up, at least one
+/// unit (applied only while the account's equity is positive).
+pub fn step_cap(held: u64, params: &RiskParameters) -> u64 {
+    let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
+    u64::try_from(cap.div_ceil(u128::from(PPM)))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 /// The size of one step: `requested`, which may not exceed the holding nor, when `capped`,
-/// `liquidation_max_fraction` of it (at least one unit); when what would be left is dust (worth
-/// less than `dust_value`) the remainder is taken with it rather than stranded.
-fn step_size(
+/// [`step_cap`] (`None` then: `LiquidationTooLarge`); when what would be left is dust (worth
+/// less than `dust_value`, by `value_of`) the remainder is taken with it rather than stranded.
+/// Public so that keepers replay exactly what the program does.
+pub fn step_quantity<E>(
     held: u64,
     requested: u64,
     params: &RiskParameters,
     capped: bool,
-    value_of: impl Fn(u64) -> Result<i64>,
-) -> Result<u64> {
-    require!(requested <= held, MarginError::LiquidationTooLarge);
-    if capped {
-        let cap = u128::from(held) * u128::from(params.liquidation_max_fraction);
-        let cap = u64::try_from(cap.div_ceil(u128::from(PPM)))
-            .unwrap_or(u64::MAX)
-            .max(1);
-        require!(requested <= cap, MarginError::LiquidationTooLarge);
+    value_of: impl Fn(u64) -> core::result::Result<i64, E>,
+) -> core::result::Result<Option<u64>, E> {
+    if requested > held || (capped && requested > step_cap(held, params)) {
+        return Ok(None);
     }
     let left = held - requested;
     let dust = i64::try_from(params.dust_value).unwrap_or(i64::MAX);
     if left > 0 && value_of(left)? < dust {
-        return Ok(held);
+        return Ok(Some(held));
     }
-    Ok(requested)
+    Ok(Some(requested))
 }
 
 /// Over-liquidation: a step may not carry the account past its margin target (maintenance
 /// plus `liquidation_buffer`) by more than its last unit does. With the excess over target
 /// before (negative) and after, the step may be at most the linear share that reaches the
-/// target, rounded up to a whole unit.
-fn check_not_over(
+/// target, rounded up to a whole unit. Returns whether the step is within that bound.
+pub fn within_target(
     params: &RiskParameters,
     before: &MarginState,
     after: &MarginState,
     quantity: u64,
-) -> Result<()> {
+) -> Result<bool> {
     let target = I80F48::ONE.add_or_err(math::from_ppm(params.liquidation_buffer)?)?;
     let excess_before = before
         .equity
@@ -344,7 +348,7 @@ fn check_not_over(
         .equity
         .sub_or_err(after.maintenance_margin().mul_or_err(target)?)?;
     if excess_after <= I80F48::ZERO || quantity <= 1 {
-        return Ok(());
+        return Ok(true);
     }
     let gained = excess_after.sub_or_err(excess_before)?;
     let needed = I80F48::ZERO.sub_or_err(excess_before)?.max(I80F48::ZERO);
@@ -353,16 +357,12 @@ fn check_not_over(
         .checked_div(gained)
         .ok_or(MarginError::MathOverflow)?
         .ceil();
-    require!(
-        I80F48::from_num(quantity) <= allowed,
-        MarginError::OverLiquidation
-    );
-    Ok(())
+    Ok(I80F48::from_num(quantity) <= allowed)
 }
 
 /// Mark of an instrument per unit of underlying, USD `expo = -6`: spot for futures,
 /// Black-Scholes at the pricing volatility for options (rounded to nearest).
-fn mark_price(
+pub fn mark_price(
     exchange: &Exchange,
     market: &crate::margin::Market,
     instrument: &Instrument,

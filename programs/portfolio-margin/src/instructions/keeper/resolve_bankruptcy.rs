@@ -23,16 +23,10 @@ pub struct ResolveBankruptcy<'info> {
 /// so every positive quote balance bears its share (rounded so the vault is never short).
 pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
     let mut exchange = ctx.accounts.exchange.load_mut()?;
-    require_keys_eq!(
-        ctx.accounts.quote_vault.key(),
-        exchange.collateral[QUOTE_ASSET_INDEX].vault,
-        MarginError::WrongVault
-    );
-    require_keys_eq!(
-        ctx.accounts.insurance_vault.key(),
-        exchange.insurance_vault,
-        MarginError::WrongInsuranceVault
-    );
+    exchange.check_vaults(
+        &ctx.accounts.quote_vault.key(),
+        &ctx.accounts.insurance_vault.key(),
+    )?;
     let mut account = ctx.accounts.margin_account.load_mut()?;
     exchange.sync_quote(&mut account)?;
     require!(

@@ -43,16 +43,7 @@ pub fn deposit(ctx: Context<Deposit>, asset: u8, amount: u64) -> Result<()> {
             MarginError::UnknownCollateralAsset
         );
         let collateral = &mut exchange.collateral[index];
-        require_keys_eq!(
-            collateral.mint,
-            ctx.accounts.mint.key(),
-            MarginError::WrongMint
-        );
-        require_keys_eq!(
-            collateral.vault,
-            ctx.accounts.vault.key(),
-            MarginError::WrongVault
-        );
+        collateral.check_accounts(&ctx.accounts.mint.key(), &ctx.accounts.vault.key())?;
         // Saturating: a sum past u64::MAX is past any cap.
         let total = collateral.total_deposits.saturating_add(amount);
         require!(

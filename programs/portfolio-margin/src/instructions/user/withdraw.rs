@@ -40,16 +40,7 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
             MarginError::UnknownCollateralAsset
         );
         let collateral = &exchange.collateral[index];
-        require_keys_eq!(
-            collateral.mint,
-            ctx.accounts.mint.key(),
-            MarginError::WrongMint
-        );
-        require_keys_eq!(
-            collateral.vault,
-            ctx.accounts.vault.key(),
-            MarginError::WrongVault
-        );
+        collateral.check_accounts(&ctx.accounts.mint.key(), &ctx.accounts.vault.key())?;
         let mut account = ctx.accounts.margin_account.load_mut()?;
         exchange.sync_quote(&mut account)?;
         let quote_before = account.quote();
