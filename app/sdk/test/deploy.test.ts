@@ -3,8 +3,9 @@
  * LiteSVM: the checked-in config applied (every account holding the configured values), applied
  * again (empty plan, nothing sent), one parameter changed (exactly that update sent), each rule of
  * the config checks (an error naming the field, thrown before any transaction: the runtime's
- * state is unchanged), the conflicts no instruction can resolve, a real cluster's requirements, and
- * the command line itself over JSON-RPC.
+ * state is unchanged), the conflicts no instruction can resolve, a real cluster's requirements, the
+ * command line itself over JSON-RPC, and each range check against the program at its boundary (the
+ * last value the validator accepts the program accepts; the first it rejects, the program rejects).
  */
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
@@ -14,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { before, describe, test } from "node:test";
 import {
+  AccountRole,
   createKeyPairSignerFromBytes,
   generateKeyPairSigner,
   getAddressDecoder,
@@ -39,6 +41,8 @@ import {
   findExchangePda,
   findUnderlyingPda,
   findVaultPda,
+  getSetParametersInstruction,
+  getSetUnderlyingParamsInstruction,
   nameString,
 } from "../src/index.js";
 import {
@@ -670,4 +674,94 @@ describe("deploy: the command line (node dist/migrations/migrations/deploy.js) o
     assert.match(update.stdout, /applied 1 action: 0 created, 1 updated/);
     assert.equal(exchangeOf(rt).params.priceBand, 250_000n);
   });
+});
+
+// ------------------------------------------------------------------ the checks are the program's
+
+describe("deploy: each range check agrees with the program at its boundary", () => {
+  let rt: Runtime;
+  before(async () => {
+    rt = await runtime();
+    await deploy(rt, localnet());
+  });
+
+  /** [config path, last accepted value, first rejected value, the program's error]. */
+  const boundaries: [string, number, number, string][] = [
+    ["risk_parameters.rate", 0.2, 0.200001, "ParameterOutOfRange"],
+    ["risk_parameters.extreme_multiple", 1, 0.999999, "ParameterOutOfRange"],
+    ["risk_parameters.extreme_fraction", 1, 1.000001, "ParameterOutOfRange"],
+    ["risk_parameters.initial_multiplier", 1, 0.999999, "ParameterOutOfRange"],
+    ["risk_parameters.short_option_min", 0.5, 0.500001, "ParameterOutOfRange"],
+    ["risk_parameters.liquidation_fee_max", 0.2, 0.200001, "ParameterOutOfRange"],
+    ["risk_parameters.liquidation_fee_ramp_secs", 86_400, 86_401, "ParameterOutOfRange"],
+    ["risk_parameters.insurance_fee_share", 1, 1.000001, "ParameterOutOfRange"],
+    ["risk_parameters.liquidation_buffer", 1, 1.000001, "ParameterOutOfRange"],
+    ["risk_parameters.vol_update_interval_secs", 86_400, 86_401, "ParameterOutOfRange"],
+    ["risk_parameters.ewma_lambda", 0.999999, 1, "ParameterOutOfRange"],
+    ["risk_parameters.price_band", 1, 1.000001, "ParameterOutOfRange"],
+    ["risk_parameters.liquidation_max_fraction", 0.000001, 0, "ParameterOutOfRange"],
+    ["risk_parameters.dust_value", 1000, 1000.000001, "ParameterOutOfRange"],
+    ["risk_parameters.oracle_limits.risk.max_age_secs", 86_400, 86_401, "OracleLimitOutOfRange"],
+    ["risk_parameters.oracle_limits.settlement.max_conf", 0.2, 0.200001, "OracleLimitOutOfRange"],
+    ["underlyings[0].vol_max", 5, 5.000001, "VolatilityOutOfRange"],
+    ["underlyings[0].vol_min", 0.000001, 0, "VolatilityOutOfRange"],
+    // 1 / (3 x 1.25) = 0.2666…: extreme_fits
+    ["underlyings[0].scan_range", 0.266666, 0.266667, "ScanParametersOutOfRange"],
+    ["underlyings[1].vol_shock", 0.999999, 1, "ScanParametersOutOfRange"],
+  ];
+
+  const set = (config: any, path: string, value: number) => {
+    const keys = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+    let node = config;
+    for (const key of keys.slice(0, -1)) node = node[key];
+    node[keys.at(-1)!] = value;
+  };
+  /** The spec the program would receive: the value converted as the config converts it, unchecked. */
+  const uncheckedSpec = (path: string, value: number) => {
+    const { spec } = parseMarketConfig(localnet());
+    const native = path.endsWith("_secs") ? BigInt(value) : path.endsWith("dust_value") ? BigInt(Math.round(value * 1e6)) : ppm(value);
+    if (path.startsWith("underlyings")) {
+      const [, i, name] = /underlyings\[(\d)\]\.(\w+)/.exec(path)!;
+      const key = name!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof typeof spec.params;
+      (spec.underlyings[Number(i)]!.params as any)[key] = native;
+      return { spec, underlying: Number(i) };
+    }
+    const limit = /oracle_limits\.(\w+)\.(\w+)/.exec(path);
+    if (limit) {
+      const l = spec.params.oracleLimits[["risk", "liquidation", "settlement"].indexOf(limit[1]!)]!;
+      if (limit[2] === "max_age_secs") l.maxAgeSecs = Number(native);
+      else l.maxConfPpm = Number(native);
+    } else {
+      const key = path.split(".")[1]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      (spec.params as any)[key] = native;
+    }
+    return { spec, underlying: undefined };
+  };
+
+  for (const [path, good, bad, programError] of boundaries) {
+    test(`${path}: ${good} accepted by both, ${bad} rejected by both`, async () => {
+      const accepted = localnet();
+      set(accepted, path, good);
+      const result = await deploy(rt, accepted);
+      assert.equal(result.sent.length, 1, `the program accepted ${path} = ${good}`);
+      await deploy(rt, localnet());
+
+      const rejected = localnet();
+      set(rejected, path, bad);
+      assert.throws(() => parseMarketConfig(rejected), (e: unknown) => e instanceof ConfigError && e.fields.includes(path));
+      // Sent anyway, unchecked: the program rejects it with its own error.
+      const { spec, underlying } = uncheckedSpec(path, bad);
+      const exchange = exchangeOf(rt);
+      const instruction =
+        underlying === undefined
+          ? getSetParametersInstruction({ admin: rt.payer, exchange: rt.exchange }, spec.params, {
+              remainingAccounts: exchange.underlyings.slice(0, exchange.underlyingCount).map((address) => ({ address, role: AccountRole.READONLY })),
+            })
+          : getSetUnderlyingParamsInstruction({ admin: rt.payer, exchange: rt.exchange, underlying: exchange.underlyings[underlying]! }, spec.underlyings[underlying]!.params);
+      await assert.rejects(rt.target.send([instruction], rt.payer), (e: unknown) => {
+        assert.match(String((e as Error).message), new RegExp(`^${programError} `));
+        return true;
+      });
+    });
+  }
 });
