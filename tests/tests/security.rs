@@ -586,6 +586,12 @@ async fn case_11_zero_max_and_overflowing_amounts() {
             .trade(&t, &a, &mk, &ma, 0, w.future, 1, u64::MAX)
             .await
     );
+    // An option premium of u64::MAX (the premium product would overflow 64 bits).
+    refused!(
+        w,
+        m(MarginError::PriceOutsideBand),
+        w.env.trade(&t, &a, &mk, &ma, 0, w.call, 1, u64::MAX).await
+    );
     // A billion contracts passes the size check and fails on margin, without overflowing.
     refused!(
         w,
