@@ -24,6 +24,12 @@ pub struct Config {
 pub struct Quote {
     pub symbol: String,
     pub decimals: u8,
+    /// The deploy script's `mint` (the quote mint on a real cluster) and `deposit_cap`: accepted
+    /// so one config serves both tools; the in-process runtime creates its own uncapped mint.
+    #[serde(default, rename = "mint")]
+    _mint: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "deposit_cap")]
+    _deposit_cap: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +101,9 @@ pub struct CollateralConfig {
     pub symbol: String,
     pub underlying: String,
     pub decimals: u8,
+    /// The deploy script's `mint` (the asset's mint on a real cluster); ignored in-process.
+    #[serde(default, rename = "mint")]
+    _mint: Option<serde::de::IgnoredAny>,
     /// Whole tokens.
     pub deposit_cap: u64,
     pub haircut: HaircutConfig,
@@ -453,5 +462,39 @@ impl Config {
                 contract_size: ppm(&f("contract_size"), c.contract_size)?,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn localnet() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../migrations/config/localnet.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).expect("config")).expect("json")
+    }
+
+    #[test]
+    fn the_deploy_scripts_optional_fields_are_accepted() {
+        let mut config = localnet();
+        config["quote"]["mint"] = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v".into();
+        config["quote"]["deposit_cap"] = 1_000_000.0.into();
+        config["collateral"][0]["mint"] = "So11111111111111111111111111111111111111112".into();
+        let parsed: Config = serde_json::from_value(config).expect("config with mints");
+        parsed.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_fields_are_still_refused() {
+        let mut config = localnet();
+        config["quote"]["minnt"] = "typo".into();
+        let error = serde_json::from_value::<Config>(config).expect_err("unknown field");
+        assert!(
+            error.to_string().contains("unknown field `minnt`"),
+            "{error}"
+        );
     }
 }
