@@ -1033,15 +1033,18 @@ impl Env {
         target: LiquidationTarget,
     ) -> Vec<AccountMeta> {
         let exchange = self.exchange_state().await;
-        let underlying = match target {
-            LiquidationTarget::Position { underlying, .. } => underlying,
-            LiquidationTarget::Collateral { asset } => {
-                exchange.collateral[asset as usize].underlying
+        let target_bit = match target {
+            LiquidationTarget::Position { underlying, .. } => {
+                1u8.checked_shl(u32::from(underlying)).unwrap_or(0)
             }
+            LiquidationTarget::Collateral { asset } => {
+                let underlying = exchange.collateral[asset as usize].underlying;
+                1u8.checked_shl(u32::from(underlying)).unwrap_or(0)
+            }
+            // A slice touches only what the liquidatee already holds.
+            LiquidationTarget::Slice => 0,
         };
-        let mask = self.mask(liquidator).await
-            | self.mask(liquidatee).await
-            | (1u8.checked_shl(u32::from(underlying)).unwrap_or(0));
+        let mask = self.mask(liquidator).await | self.mask(liquidatee).await | target_bit;
         self.remaining_for_mask(mask)
     }
 

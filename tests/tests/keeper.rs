@@ -19,7 +19,7 @@ use keeper::{
     Simulation,
 };
 use portfolio_margin::error::MarginError;
-use portfolio_margin::instructions::{LiquidationTarget, ListInstrumentArgs};
+use portfolio_margin::instructions::{LiquidationTarget, ListInstrumentArgs, UnderlyingParamsArgs};
 use portfolio_margin::state::*;
 use portfolio_margin_tests::*;
 use solana_signer::Signer;
@@ -851,4 +851,133 @@ async fn keeper_over_json_rpc() {
         );
     }
     assert_eq!(calls["sendTransaction"], calls["simulateTransaction"]);
+}
+
+#[tokio::test]
+async fn keeper_slices_a_hedged_book_that_no_single_leg_can_help() {
+    let mut env = Env::new().await;
+    let btc = UnderlyingParamsArgs {
+        vol: 500_000,
+        vol_min: 100_000,
+        vol_max: 3_000_000,
+        scan_range: 100_000,
+        vol_shock: 250_000,
+    };
+    let eth = UnderlyingParamsArgs {
+        vol: 650_000,
+        vol_min: 100_000,
+        vol_max: 3_000_000,
+        scan_range: 120_000,
+        vol_shock: 250_000,
+    };
+    env.add_underlying("BTC", oracle_kind::PYTH_PULL, 9_000_000_000_000, btc)
+        .await;
+    env.add_underlying("ETH", oracle_kind::PYTH_LEGACY, 300_000_000_000, eth)
+        .await;
+    env.set_correlation(vec![1_000_000, 800_000, 800_000, 1_000_000])
+        .await
+        .unwrap();
+    let (maker, maker_account) = env.funded_account(10_000_000).await;
+    let (keeper_trader, keeper_account) = env.funded_account(1_000_000).await;
+    let expiry = env.now().await + 90 * DAY;
+    let btc_future = env
+        .list(
+            0,
+            ListInstrumentArgs {
+                kind: instrument_kind::FUTURE,
+                strike: 0,
+                expiry,
+                contract_size: 100_000,
+            },
+        )
+        .await;
+    let eth_future = env
+        .list(
+            1,
+            ListInstrumentArgs {
+                kind: instrument_kind::FUTURE,
+                strike: 0,
+                expiry,
+                contract_size: 500_000,
+            },
+        )
+        .await;
+    // A balanced pair: +1 BTC (9,000 of scan risk) against -25 ETH (9,000): taking either leg
+    // alone unbalances it and raises the requirement.
+    let (pair, pair_account) = env.funded_account(7_600).await;
+    // Built in ten slices (0.1 BTC against 2.5 ETH) so that every fill meets initial margin.
+    for _ in 0..10 {
+        env.trade(
+            &pair,
+            &pair_account,
+            &maker,
+            &maker_account,
+            0,
+            btc_future,
+            1,
+            90_000_000_000,
+        )
+        .await
+        .unwrap();
+        env.trade(
+            &pair,
+            &pair_account,
+            &maker,
+            &maker_account,
+            1,
+            eth_future,
+            -5,
+            3_000_000_000,
+        )
+        .await
+        .unwrap();
+    }
+    // Both fall 20%: the pair loses 3,000 and stays balanced, but falls below maintenance.
+    env.set_price(0, 7_200_000_000_000).await;
+    env.set_price(1, 240_000_000_000).await;
+    let (before, _) = env.margin_report(&pair_account).await.unwrap();
+    assert!(before.health < 0, "health {}", before.health);
+
+    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
+    banks.watch([maker_account, keeper_account, pair_account]);
+    let cluster = RacingCluster {
+        inner: banks,
+        transport_failures: 0,
+        front_run: None,
+    };
+    let config = KeeperConfig::new(env.exchange, keeper_account);
+    let mut keeper = Keeper::new(cluster, keeper_trader.keypair.insecure_clone(), config);
+    keeper.tick().await.unwrap();
+    let steps: Vec<_> = keeper
+        .journal
+        .iter()
+        .filter(|r| r.outcome.is_sent())
+        .filter_map(|r| match &r.action {
+            Action::Liquidate { account, step } if *account == pair_account => {
+                Some((step.target, step.quantity))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].0, LiquidationTarget::Slice);
+    let (after, _) = env.margin_report(&pair_account).await.unwrap();
+    assert!(
+        after.health >= 0,
+        "health {} -> {}",
+        before.health,
+        after.health
+    );
+    let state = env.load::<MarginAccount>(&pair_account).await;
+    let held: Vec<i64> = state
+        .positions
+        .iter()
+        .filter(|p| p.is_active())
+        .map(|p| p.quantity)
+        .collect();
+    assert_eq!(
+        held.len(),
+        2,
+        "both legs kept, each cut by the slice: {held:?}"
+    );
 }

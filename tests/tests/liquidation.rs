@@ -615,3 +615,127 @@ async fn an_account_that_recovers_leaves_liquidation_on_its_next_action() {
     let state = env.load::<MarginAccount>(&account).await;
     assert_eq!((state.in_liquidation, state.liquidation_started_at), (0, 0));
 }
+
+#[tokio::test]
+async fn a_slice_of_a_hedged_book_improves_health_where_one_leg_cannot() {
+    let (mut env, maker, maker_account, future) = sol_market().await;
+    let (keeper, keeper_account) = env.funded_account(100_000).await;
+    // A basis book (10 SOL against -10 futures) with 40 short puts; SOL falls to 110.
+    let (hedger, hedged) = env.funded_account(30).await;
+    env.deposit(&hedger, &hedged, 1, 10_000_000_000)
+        .await
+        .unwrap();
+    env.trade(
+        &hedger,
+        &hedged,
+        &maker,
+        &maker_account,
+        0,
+        future,
+        -10,
+        150_000_000,
+    )
+    .await
+    .unwrap();
+    let now = env.now().await;
+    let expiry = now + 30 * DAY;
+    let put = env
+        .list(
+            0,
+            ListInstrumentArgs {
+                kind: instrument_kind::PUT,
+                strike: 150_000_000,
+                expiry,
+                contract_size: 1_000_000,
+            },
+        )
+        .await;
+    let years = risk::I80F48::from_num(expiry - now) / risk::I80F48::from_num(YEAR);
+    let g = risk::black_scholes(
+        risk::Kind::Put,
+        risk::I80F48::from_num(150),
+        risk::I80F48::from_num(150),
+        risk::I80F48::ZERO,
+        risk::I80F48::from_num(0.8),
+        years,
+    )
+    .unwrap();
+    let premium = (g.price * risk::I80F48::from_num(1_000_000))
+        .round()
+        .to_num::<u64>();
+    env.trade(
+        &hedger,
+        &hedged,
+        &maker,
+        &maker_account,
+        0,
+        put,
+        -40,
+        premium,
+    )
+    .await
+    .unwrap();
+    env.set_price(0, usd(110.0)).await;
+    let (before, _) = env.margin_report(&hedged).await.unwrap();
+    assert!(before.health < 0);
+
+    // Taking the hedge alone makes things worse.
+    let keys = [hedged, keeper_account, env.exchange];
+    let snapshot = env.snapshot(&keys).await;
+    assert_error(
+        env.liquidate(&keeper, &keeper_account, &hedged, future_target(future), 1)
+            .await,
+        MarginError::LiquidationWorsensHealth,
+    );
+    // More than the per-call cap (50% while equity is positive) is refused.
+    assert_error(
+        env.liquidate(
+            &keeper,
+            &keeper_account,
+            &hedged,
+            LiquidationTarget::Slice,
+            500_001,
+        )
+        .await,
+        MarginError::LiquidationTooLarge,
+    );
+    assert_eq!(env.snapshot(&keys).await, snapshot);
+
+    // A 25% slice: 2 of 10 futures (rounded down), 10 of 40 puts, 2.5 of 10 SOL, together.
+    env.liquidate(
+        &keeper,
+        &keeper_account,
+        &hedged,
+        LiquidationTarget::Slice,
+        250_000,
+    )
+    .await
+    .unwrap();
+    let state = env.load::<MarginAccount>(&hedged).await;
+    let quantity = |a: &MarginAccount, instrument: u8| {
+        a.positions
+            .iter()
+            .find(|p| p.is_active() && p.instrument == instrument)
+            .map_or(0, |p| p.quantity)
+    };
+    assert_eq!(quantity(&state, future), -8);
+    assert_eq!(quantity(&state, put), -30);
+    assert_eq!(state.balances[1], 7_500_000_000);
+    let keeper_state = env.load::<MarginAccount>(&keeper_account).await;
+    assert_eq!(
+        (
+            quantity(&keeper_state, future),
+            quantity(&keeper_state, put)
+        ),
+        (-2, -10)
+    );
+    assert_eq!(keeper_state.balances[1], 2_500_000_000);
+    let (after, _) = env.margin_report(&hedged).await.unwrap();
+    assert!(
+        after.health > before.health,
+        "health {} -> {}",
+        before.health,
+        after.health
+    );
+    assert!(after.maintenance_margin < before.maintenance_margin);
+}

@@ -537,6 +537,9 @@ async fn run(args: Args, program: String) -> Result<(), String> {
                             |(id, ..)| id.clone(),
                         ),
                     LiquidationTarget::Collateral { asset } => format!("collateral #{asset}"),
+                    LiquidationTarget::Slice => {
+                        "ppm of every position and balance (a slice)".to_string()
+                    }
                 };
                 println!(
                     "    step: {} gives up {} {target} at mark {} · fee {} = {} USDC (insurance fund {}) · health {} -> {}{}",

@@ -109,6 +109,8 @@ pub fn liquidate(
         LiquidationTarget::Collateral { asset } => {
             snapshot.collateral_underlying(usize::from(asset))
         }
+        // A slice touches only what the liquidatee already holds: no extra underlying.
+        LiquidationTarget::Slice => u8::MAX,
     };
     let mut mask = 1u8.checked_shl(u32::from(target_underlying)).unwrap_or(0);
     for key in [liquidator, liquidatee] {

@@ -692,5 +692,6 @@ fn describe_target(snapshot: &Snapshot, target: LiquidationTarget) -> String {
                 snapshot.underlying_name(underlying)
             )
         }
+        LiquidationTarget::Slice => "ppm of every position and collateral balance".to_string(),
     }
 }

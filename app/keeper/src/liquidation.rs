@@ -12,7 +12,7 @@
 
 use anchor_lang::prelude::Pubkey;
 use portfolio_margin::instructions::{
-    fee_rate, mark_price, step_quantity, within_target, LiquidationTarget,
+    fee_rate, mark_price, step_quantity, within_target, LiquidationParties, LiquidationTarget,
 };
 use portfolio_margin::margin::{MarginState, MarketSet};
 use portfolio_margin::state::*;
@@ -179,11 +179,14 @@ impl<'a> LiquidationContext<'a> {
         let mut liquidatee = self.liquidatee;
         let mut liquidator = self.liquidator;
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        let market = *self
-            .markets
-            .market(self.target_underlying)
-            .map_err(engine)?;
-        let spot = market.price.price;
+        let target_spot = || -> Result<u64, KeeperError> {
+            Ok(self
+                .markets
+                .market(self.target_underlying)
+                .map_err(engine)?
+                .price
+                .price)
+        };
 
         // The cap applies while the account's equity is positive (as in the program).
         let capped = self.capped();
@@ -207,6 +210,7 @@ impl<'a> LiquidationContext<'a> {
                     .markets
                     .instrument(underlying, instrument)
                     .map_err(engine)?;
+                let spot = target_spot()?;
                 let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
                 let Some(quantity) =
                     step_quantity(held.unsigned_abs(), requested, params, capped, |left| {
@@ -217,6 +221,7 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::TooLarge);
                     return Ok(preview);
                 };
+                let market = *self.markets.market(underlying).map_err(engine)?;
                 let mark = mark_price(exchange, &market, &entry, now).map_err(engine)?;
                 let signed = i64::try_from(quantity)
                     .map_err(|_| KeeperError::Engine("quantity overflow".into()))?;
@@ -275,6 +280,7 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::NothingToLiquidate);
                     return Ok(preview);
                 }
+                let spot = target_spot()?;
                 let value_e12 = |amount: u64| -> Result<i128, KeeperError> {
                     (i128::from(amount) * i128::from(spot) * 1_000_000)
                         .checked_div(10i128.pow(u32::from(decimals)))
@@ -293,6 +299,28 @@ impl<'a> LiquidationContext<'a> {
                 liquidatee.add_quote(value).map_err(engine)?;
                 liquidator.add_quote(-value).map_err(engine)?;
                 (quantity, spot, value_e12(quantity)?, quantity == held)
+            }
+            LiquidationTarget::Slice => {
+                // The program's own slice transfer, on the copies.
+                let cap = if capped {
+                    params.liquidation_max_fraction
+                } else {
+                    PPM
+                };
+                if requested > cap {
+                    preview.refusal = Some(Refusal::TooLarge);
+                    return Ok(preview);
+                }
+                let mut parties = LiquidationParties {
+                    exchange,
+                    markets: &self.markets,
+                    liquidatee: &mut liquidatee,
+                    liquidator: &mut liquidator,
+                    quote_decimals,
+                    now,
+                };
+                let notional = parties.take_slice(requested).map_err(engine)?;
+                (requested, 0, notional, requested == PPM)
             }
         };
 
@@ -373,6 +401,47 @@ pub fn targets(snapshot: &Snapshot, account: &MarginAccount) -> Vec<(Liquidation
         }
     }
     out
+}
+
+/// The smallest slice (fraction of every position and balance, `expo = -6`) that restores
+/// health, or the largest the program accepts when none does.
+fn slice_plan(
+    snapshot: &Snapshot,
+    liquidator: &MarginAccount,
+    liquidatee: &MarginAccount,
+) -> Result<Option<StepPreview>, KeeperError> {
+    let context = LiquidationContext::new(snapshot, liquidator, liquidatee, u8::MAX)?;
+    let cap = if context.capped() {
+        snapshot.exchange.params.liquidation_max_fraction
+    } else {
+        PPM
+    };
+    let target = LiquidationTarget::Slice;
+    let mut fraction = if context.preview(target, cap)?.recovered() {
+        let (mut low, mut high) = (1u64, cap);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if context.preview(target, mid)?.recovered() {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        low
+    } else {
+        cap
+    };
+    for _ in 0..24 {
+        let preview = context.preview(target, fraction)?;
+        if preview.accepted() && preview.improvement() > I80F48::ZERO {
+            return Ok(Some(preview));
+        }
+        if fraction <= 1 {
+            break;
+        }
+        fraction /= 2;
+    }
+    Ok(None)
 }
 
 /// The smallest effective step on the most effective target.
@@ -467,6 +536,14 @@ pub fn plan(
             }));
         }
         why.push(format!("{target:?}: {:?}", preview.refusal));
+    }
+    // No single leg helps (typically a hedged book: cutting one leg releases little margin):
+    // take the same fraction of everything.
+    if let Some(preview) = slice_plan(snapshot, liquidator, liquidatee)? {
+        return Ok(Ok(Plan {
+            preview,
+            candidates: scored.len() + 1,
+        }));
     }
     if scored.is_empty() {
         return Ok(Err(

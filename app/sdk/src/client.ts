@@ -229,8 +229,13 @@ export class PortfolioMarginClient {
   }): Promise<Instruction> {
     const [keeper, account] = await Promise.all([this.fetchMarginAccount(input.liquidator), this.fetchMarginAccount(input.liquidatee)]);
     const exchange = await this.fetchExchange(account.exchange);
+    // A slice touches only what the liquidatee already holds: no extra underlying.
     const targetUnderlying =
-      input.target.__kind === "Position" ? input.target.underlying : exchange.collateral[input.target.asset]?.underlying ?? 255;
+      input.target.__kind === "Position"
+        ? input.target.underlying
+        : input.target.__kind === "Collateral"
+          ? exchange.collateral[input.target.asset]?.underlying ?? 255
+          : 255;
     const targetBit = targetUnderlying < MAX_UNDERLYINGS ? 1 << targetUnderlying : 0;
     const mask = underlyingMask(keeper, exchange) | underlyingMask(account, exchange) | targetBit;
     const quote = exchange.collateral[QUOTE_ASSET_INDEX]!;

@@ -451,10 +451,13 @@ export const tradeArgsCodec = getStructCodec([
 
 export type LiquidationTarget =
   | { __kind: "Position"; underlying: number; instrument: number }
-  | { __kind: "Collateral"; asset: number };
+  | { __kind: "Collateral"; asset: number }
+  /** The same fraction (`quantity`, expo -6) of every position and collateral balance. */
+  | { __kind: "Slice" };
 export const liquidationTargetCodec = getDiscriminatedUnionCodec([
   ["Position", getStructCodec([["underlying", u8], ["instrument", u8]])],
   ["Collateral", getStructCodec([["asset", u8]])],
+  ["Slice", getStructCodec([])],
 ]) as Codec<LiquidationTarget, LiquidationTarget>;
 
 export type LiquidateArgs = { target: LiquidationTarget; quantity: Int };

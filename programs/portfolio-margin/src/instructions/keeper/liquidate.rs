@@ -14,12 +14,16 @@ pub enum LiquidationTarget {
     Position { underlying: u8, instrument: u8 },
     /// Buy part of a (non-quote) collateral balance against quote.
     Collateral { asset: u8 },
+    /// Take the same fraction (`quantity`, `expo = -6`) of every position and every collateral
+    /// balance (each rounded down) at once, so the legs of a hedge move together and a hedged
+    /// book releases margin in proportion.
+    Slice,
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
 pub struct LiquidateArgs {
     pub target: LiquidationTarget,
-    /// Contracts (position) or native units (collateral).
+    /// Contracts (position), native units (collateral), or the fraction `expo = -6` (slice).
     pub quantity: u64,
 }
 
@@ -80,25 +84,28 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     exchange.sync_quote(&mut liquidatee)?;
     exchange.sync_quote(&mut liquidator)?;
 
-    let target_underlying = match args.target {
-        LiquidationTarget::Position { underlying, .. } => underlying,
+    let target_bit = match args.target {
+        LiquidationTarget::Position { underlying, .. } => {
+            require!(
+                (underlying as usize) < MAX_UNDERLYINGS,
+                MarginError::UnknownUnderlying
+            );
+            1u8 << underlying
+        }
         LiquidationTarget::Collateral { asset } => {
             let asset = exchange.collateral_asset(asset as usize)?;
             require!(
                 asset.underlying != NO_UNDERLYING,
                 MarginError::NothingToLiquidate
             );
-            asset.underlying
+            1u8 << (asset.underlying & 7)
         }
+        LiquidationTarget::Slice => 0,
     };
-    require!(
-        (target_underlying as usize) < MAX_UNDERLYINGS,
-        MarginError::UnknownUnderlying
-    );
     let collateral_underlying = |i: usize| exchange.collateral[i].underlying;
     let mask = liquidatee.underlying_mask(collateral_underlying)
         | liquidator.underlying_mask(collateral_underlying)
-        | (1 << target_underlying);
+        | target_bit;
     let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
@@ -118,24 +125,26 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     let rate = fee_rate(&exchange.params, liquidatee.liquidation_started_at, now);
     let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let quotes_before = (liquidatee.quote(), liquidator.quote());
-    let market = *markets.market(target_underlying)?;
-    let spot = market.price.price;
-
     // The per-call cap keeps steps small while the account can still recover; an account
     // whose equity is already negative cannot, and is closed out as fast as keepers can.
     let capped = before.equity >= I80F48::ZERO;
+    let mut parties = LiquidationParties {
+        exchange: &exchange,
+        markets: &markets,
+        liquidatee: &mut liquidatee,
+        liquidator: &mut liquidator,
+        quote_decimals,
+        now,
+    };
+
     let (quantity, mark, fee_base_e12) = match args.target {
         LiquidationTarget::Position {
             underlying,
             instrument,
         } => {
-            let held = liquidatee
-                .positions
-                .iter()
-                .find(|p| p.is_active() && p.underlying == underlying && p.instrument == instrument)
-                .map(|p| p.quantity)
-                .ok_or(MarginError::NothingToLiquidate)?;
+            let held = parties.held_position(underlying, instrument)?;
             let entry = *markets.instrument(underlying, instrument)?;
+            let spot = markets.market(underlying)?.price.price;
             let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
             let quantity = step_quantity(
                 held.unsigned_abs(),
@@ -145,62 +154,30 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
             )?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let mark = mark_price(&exchange, &market, &entry, now)?;
-            let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
-            let taken = if held > 0 { signed } else { -signed };
-            let is_future = entry.kind == instrument_kind::FUTURE;
-            let fill = Fill {
-                underlying,
-                instrument,
-                is_future,
-                contract_size: entry.contract_size,
-                quantity: -taken,
-                price: mark,
-            };
-            liquidatee.apply_fill(&fill, quote_decimals)?;
-            liquidator.apply_fill(
-                &Fill {
-                    quantity: taken,
-                    ..fill
-                },
-                quote_decimals,
-            )?;
-            if !is_future {
-                // The option changes hands at its mark: the side that receives a long pays.
-                let premium = quote_ceil(
-                    i128::from(mark) * i128::from(quantity) * i128::from(entry.contract_size),
-                    quote_decimals,
-                )?;
-                let (payer, payee) = if held > 0 {
-                    (&mut liquidator, &mut liquidatee)
-                } else {
-                    (&mut liquidatee, &mut liquidator)
-                };
-                payer.add_quote(-premium)?;
-                payee.add_quote(premium)?;
-            }
-            (quantity, mark, unit_value_e12 * i128::from(quantity))
+            let (mark, notional) = parties.take_position(underlying, instrument, held, quantity)?;
+            (quantity, mark, notional)
         }
         LiquidationTarget::Collateral { asset } => {
             let index = asset as usize;
-            let decimals = exchange.collateral[index].decimals;
-            let held = u64::try_from(liquidatee.balances[index]).unwrap_or(0);
+            let held = u64::try_from(parties.liquidatee.balances[index]).unwrap_or(0);
             require!(held > 0, MarginError::NothingToLiquidate);
-            let value_e12 = |amount: u64| -> Result<i128> {
-                (i128::from(amount) * i128::from(spot) * 1_000_000)
-                    .checked_div(10i128.pow(u32::from(decimals)))
-                    .ok_or_else(|| error!(MarginError::MathOverflow))
-            };
             let quantity = step_quantity(held, args.quantity, &exchange.params, capped, |left| {
-                quote_floor(value_e12(left)?, quote_decimals)
+                quote_floor(parties.collateral_value_e12(index, left)?, quote_decimals)
             })?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let value = quote_floor(value_e12(quantity)?, quote_decimals)?;
-            liquidatee.debit(index, quantity)?;
-            liquidator.credit(index, quantity)?;
-            liquidatee.add_quote(value)?;
-            liquidator.add_quote(-value)?;
-            (quantity, spot, value_e12(quantity)?)
+            let (price, value) = parties.take_collateral(index, quantity)?;
+            (quantity, price, value)
+        }
+        LiquidationTarget::Slice => {
+            let fraction = args.quantity;
+            let cap = if capped {
+                exchange.params.liquidation_max_fraction
+            } else {
+                PPM
+            };
+            require!(fraction <= cap, MarginError::LiquidationTooLarge);
+            let notional = parties.take_slice(fraction)?;
+            (fraction, 0, notional)
         }
     };
 
@@ -258,7 +235,10 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
             underlying,
             instrument,
         } => (0, underlying, instrument, 0),
-        LiquidationTarget::Collateral { asset } => (1, target_underlying, 0, asset),
+        LiquidationTarget::Collateral { asset } => {
+            (1, exchange.collateral[asset as usize].underlying, 0, asset)
+        }
+        LiquidationTarget::Slice => (2, 0, 0, 0),
     };
     let event = LiquidationStep {
         liquidatee: ctx.accounts.liquidatee.key(),
@@ -297,6 +277,158 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     }
     emit!(event);
     Ok(())
+}
+
+/// The two accounts of a liquidation step and what pricing them needs. Public so that keepers
+/// replay a step with exactly the program's transfers.
+pub struct LiquidationParties<'a> {
+    pub exchange: &'a Exchange,
+    pub markets: &'a MarketSet,
+    pub liquidatee: &'a mut MarginAccount,
+    pub liquidator: &'a mut MarginAccount,
+    pub quote_decimals: u8,
+    pub now: i64,
+}
+
+impl LiquidationParties<'_> {
+    pub fn held_position(&self, underlying: u8, instrument: u8) -> Result<i64> {
+        self.liquidatee
+            .positions
+            .iter()
+            .find(|p| p.is_active() && p.underlying == underlying && p.instrument == instrument)
+            .map(|p| p.quantity)
+            .ok_or_else(|| error!(MarginError::NothingToLiquidate))
+    }
+
+    /// Moves `quantity` contracts of the liquidatee's position (of sign `held`) to the
+    /// liquidator at mark (options change hands at their mark: the side receiving a long pays).
+    /// Returns the mark and the spot notional taken, USD `expo = -12`.
+    pub fn take_position(
+        &mut self,
+        underlying: u8,
+        instrument: u8,
+        held: i64,
+        quantity: u64,
+    ) -> Result<(u64, i128)> {
+        let entry = *self.markets.instrument(underlying, instrument)?;
+        let market = *self.markets.market(underlying)?;
+        let mark = mark_price(self.exchange, &market, &entry, self.now)?;
+        let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
+        let taken = if held > 0 { signed } else { -signed };
+        let is_future = entry.kind == instrument_kind::FUTURE;
+        let fill = Fill {
+            underlying,
+            instrument,
+            is_future,
+            contract_size: entry.contract_size,
+            quantity: -taken,
+            price: mark,
+        };
+        self.liquidatee.apply_fill(&fill, self.quote_decimals)?;
+        self.liquidator.apply_fill(
+            &Fill {
+                quantity: taken,
+                ..fill
+            },
+            self.quote_decimals,
+        )?;
+        if !is_future {
+            let premium = quote_ceil(
+                i128::from(mark) * i128::from(quantity) * i128::from(entry.contract_size),
+                self.quote_decimals,
+            )?;
+            let (payer, payee) = if held > 0 {
+                (&mut *self.liquidator, &mut *self.liquidatee)
+            } else {
+                (&mut *self.liquidatee, &mut *self.liquidator)
+            };
+            payer.add_quote(-premium)?;
+            payee.add_quote(premium)?;
+        }
+        let notional =
+            i128::from(market.price.price) * i128::from(entry.contract_size) * i128::from(quantity);
+        Ok((mark, notional))
+    }
+
+    /// Takes `fraction` (`expo = -6`) of every position and every non-quote collateral
+    /// balance, each rounded down so the legs keep their proportions. Returns the notional taken, USD
+    /// `expo = -12`.
+    pub fn take_slice(&mut self, fraction: u64) -> Result<i128> {
+        let held: Vec<Position> = self
+            .liquidatee
+            .positions
+            .iter()
+            .filter(|p| p.is_active())
+            .copied()
+            .collect();
+        require!(
+            !held.is_empty() || self.liquidatee.balances[1..].iter().any(|b| *b > 0),
+            MarginError::NothingToLiquidate
+        );
+        let mut notional = 0i128;
+        let mut taken = false;
+        for position in held {
+            let size = u128::from(position.quantity.unsigned_abs()) * u128::from(fraction);
+            let contracts =
+                u64::try_from(size / u128::from(PPM)).map_err(|_| MarginError::MathOverflow)?;
+            if contracts == 0 {
+                continue;
+            }
+            let (_, value) = self.take_position(
+                position.underlying,
+                position.instrument,
+                position.quantity,
+                contracts,
+            )?;
+            notional = notional
+                .checked_add(value)
+                .ok_or(MarginError::MathOverflow)?;
+            taken = true;
+        }
+        for index in 1..MAX_COLLATERAL_ASSETS {
+            let balance = u64::try_from(self.liquidatee.balances[index]).unwrap_or(0);
+            let amount =
+                u64::try_from(u128::from(balance) * u128::from(fraction) / u128::from(PPM))
+                    .map_err(|_| MarginError::MathOverflow)?;
+            if amount > 0 {
+                let (_, value) = self.take_collateral(index, amount)?;
+                notional = notional
+                    .checked_add(value)
+                    .ok_or(MarginError::MathOverflow)?;
+                taken = true;
+            }
+        }
+        // A fraction too small to move a whole contract or a native unit anywhere.
+        require!(taken, MarginError::ZeroAmount);
+        Ok(notional)
+    }
+
+    /// Value of `amount` native units of collateral asset `index` at its oracle price, USD
+    /// `expo = -12`, rounded down.
+    pub fn collateral_value_e12(&self, index: usize, amount: u64) -> Result<i128> {
+        let asset = &self.exchange.collateral[index];
+        let spot = self.markets.market(asset.underlying)?.price.price;
+        (i128::from(amount) * i128::from(spot) * 1_000_000)
+            .checked_div(10i128.pow(u32::from(asset.decimals)))
+            .ok_or_else(|| error!(MarginError::MathOverflow))
+    }
+
+    /// Sells `amount` of the liquidatee's collateral asset `index` to the liquidator at the
+    /// oracle price against quote. Returns the price and the value, USD `expo = -12`.
+    pub fn take_collateral(&mut self, index: usize, amount: u64) -> Result<(u64, i128)> {
+        let value_e12 = self.collateral_value_e12(index, amount)?;
+        let value = quote_floor(value_e12, self.quote_decimals)?;
+        self.liquidatee.debit(index, amount)?;
+        self.liquidator.credit(index, amount)?;
+        self.liquidatee.add_quote(value)?;
+        self.liquidator.add_quote(-value)?;
+        let price = self
+            .markets
+            .market(self.exchange.collateral[index].underlying)?
+            .price
+            .price;
+        Ok((price, value_e12))
+    }
 }
 
 /// The per-call cap of a holding: `liquidation_max_fraction` of it, rounded up, at least one
