@@ -1,5 +1,6 @@
 //! Stateful invariant fuzzing on the real runtime: random sequences of deposits, withdrawals,
-//! trades, price moves, crank calls, settlements, liquidations and bankruptcy resolutions over
+//! trades, price moves, crank calls, settlements, liquidations (of a position, of collateral, or
+//! a slice of everything) and bankruptcy resolutions over
 //! several accounts; after every step the invariants below are checked.
 //!
 //! `FUZZ_STEPS` (default 1,500) and `FUZZ_SEED` (default 1) choose the run; the README has the
@@ -182,15 +183,23 @@ async fn random_sequences_keep_the_invariants() {
             }
             83..=95 => {
                 let (_, a) = &book.traders[1 + rng.below(3) as usize];
-                let target = if rng.below(4) == 0 {
-                    LiquidationTarget::Collateral { asset: 1 }
-                } else {
-                    LiquidationTarget::Position {
-                        underlying: 0,
-                        instrument: rng.pick(&book.instruments).0,
-                    }
+                let (target, quantity) = match rng.below(5) {
+                    0 => (
+                        LiquidationTarget::Collateral { asset: 1 },
+                        rng.pick(&[1, 2, 5, 1_000_000_000]),
+                    ),
+                    1 => (
+                        LiquidationTarget::Slice,
+                        rng.pick(&[1, 100_000, 250_000, 500_000, 1_000_000, 1_000_001]),
+                    ),
+                    _ => (
+                        LiquidationTarget::Position {
+                            underlying: 0,
+                            instrument: rng.pick(&book.instruments).0,
+                        },
+                        rng.pick(&[1, 2, 5, 1_000_000_000]),
+                    ),
                 };
-                let quantity = rng.pick(&[1, 2, 5, 1_000_000_000]);
                 (
                     env.liquidate(&book.keeper.0, &book.keeper.1, a, target, quantity)
                         .await,
