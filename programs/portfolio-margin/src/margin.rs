@@ -236,7 +236,6 @@ impl MarketSet {
         }
 
         // Derivatives: futures carry P&L against entry, options their Black-Scholes value.
-        let mut option_and_spot_value = I80F48::ZERO;
         for position in account.positions.iter().filter(|p| p.is_active()) {
             let market = self.market(position.underlying)?;
             let instrument = self.instrument(position.underlying, position.instrument)?;
@@ -276,10 +275,9 @@ impl MarketSet {
         // The engine's per-underlying value holds spot at q*S and options at their value;
         // futures are 0 there (their P&L is added above). Spot is already in equity after
         // haircut, so only the option values are added here.
-        for (u, market_report) in report.underlyings[..report.n].iter().enumerate() {
-            option_and_spot_value = option_and_spot_value.add_or_err(market_report.value)?;
-            let _ = u;
-        }
+        let option_and_spot_value = report.underlyings[..report.n]
+            .iter()
+            .try_fold(I80F48::ZERO, |acc, u| acc.add_or_err(u.value))?;
         let spot_value = positions
             .iter()
             .filter(|p| p.kind == risk::Kind::Spot)
