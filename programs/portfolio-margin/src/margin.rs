@@ -141,13 +141,16 @@ impl MarketSet {
             local[u] = u8::try_from(markets.len()).map_err(|_| MarginError::MathOverflow)?;
             rows.push(underlying.correlation);
             markets.push(Market {
-                index: u as u8,
+                index: u8::try_from(u).map_err(|_| MarginError::MathOverflow)?,
                 price,
                 vol,
                 params,
             });
-            let count = (underlying.instrument_count as usize).min(MAX_INSTRUMENTS);
-            registry[markets.len() - 1] = (instruments.len() as u16, count as u8);
+            let count = usize::from(underlying.instrument_count).min(MAX_INSTRUMENTS);
+            registry[markets.len() - 1] = (
+                u16::try_from(instruments.len()).map_err(|_| MarginError::MathOverflow)?,
+                u8::try_from(count).map_err(|_| MarginError::MathOverflow)?,
+            );
             instruments.extend_from_slice(&underlying.instruments[..count]);
         }
         let correlation = correlation_of(&markets, &rows)?;

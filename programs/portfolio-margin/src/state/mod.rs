@@ -29,6 +29,8 @@ pub const MARGIN_SEED: &[u8] = b"margin";
 
 /// One in `expo = -6` fixed point.
 pub const PPM: u64 = 1_000_000;
+/// One in `expo = -6` fixed point, signed (correlations).
+pub const PPM_SIGNED: i64 = 1_000_000;
 
 /// Account layout version written at creation; bumped when fields are appended.
 pub const STATE_VERSION: u8 = 1;

@@ -24,12 +24,11 @@ pub struct HaircutArgs {
 
 impl HaircutArgs {
     pub fn validate(&self) -> Result<()> {
-        let ppm = PPM as u32;
         require!(
             self.base <= self.max
-                && self.max < ppm
-                && self.vol_slope <= ppm
-                && self.conf_slope <= 100 * ppm,
+                && u64::from(self.max) < PPM
+                && u64::from(self.vol_slope) <= PPM
+                && u64::from(self.conf_slope) <= 100 * PPM,
             MarginError::HaircutOutOfRange
         );
         Ok(())
@@ -94,7 +93,7 @@ pub fn add_collateral_asset(
     exchange.collateral_count += 1;
     emit!(CollateralAssetAdded {
         exchange: ctx.accounts.exchange.key(),
-        index: index as u8,
+        index: u8::try_from(index).map_err(|_| MarginError::MathOverflow)?,
         mint,
         underlying: args.underlying,
     });

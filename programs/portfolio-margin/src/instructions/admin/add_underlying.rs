@@ -120,7 +120,7 @@ pub fn add_underlying(ctx: Context<AddUnderlying>, args: AddUnderlyingArgs) -> R
     underlying.index = index;
     underlying.bump = ctx.bumps.underlying;
     underlying.version = STATE_VERSION;
-    underlying.correlation[index as usize] = PPM as i64;
+    underlying.correlation[usize::from(index)] = PPM_SIGNED;
     args.params.apply(&mut underlying);
 
     exchange.underlyings[index as usize] = ctx.accounts.underlying.key();

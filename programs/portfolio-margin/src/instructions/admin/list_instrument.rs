@@ -58,7 +58,7 @@ pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -
     underlying.instrument_count += 1;
     emit!(InstrumentListed {
         underlying: ctx.accounts.underlying.key(),
-        index: index as u8,
+        index: u8::try_from(index).map_err(|_| MarginError::MathOverflow)?,
         kind: args.kind,
         strike: args.strike,
         expiry: args.expiry,

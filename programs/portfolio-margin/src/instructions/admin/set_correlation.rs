@@ -25,7 +25,7 @@ pub fn set_correlation<'info>(
     require!(matrix.len() == n * n, MarginError::CorrelationWrongSize);
     for i in 0..n {
         require!(
-            matrix[i * n + i] == PPM as i64,
+            matrix[i * n + i] == PPM_SIGNED,
             MarginError::CorrelationNotUnitDiagonal
         );
         for j in 0..n {
