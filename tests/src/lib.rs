@@ -106,6 +106,14 @@ impl Trader {
     pub fn key(&self) -> Pubkey {
         self.keypair.pubkey()
     }
+
+    /// A second handle on the same trader (keypair and token accounts).
+    pub fn handle(&self) -> Trader {
+        Trader {
+            keypair: self.keypair.insecure_clone(),
+            tokens: self.tokens.clone(),
+        }
+    }
 }
 
 pub struct Env {
@@ -247,13 +255,13 @@ impl Env {
         self.ctx.payer.insecure_clone()
     }
 
-    /// Sends one transaction signed by the payer and `signers`. Each transaction carries a
+    /// One transaction of `instructions` signed by the payer and `signers`. Each carries a
     /// distinct compute-unit limit so that repeated identical instructions are not deduplicated.
-    pub async fn send(
+    async fn transaction(
         &mut self,
         instructions: &[Instruction],
         signers: &[&Keypair],
-    ) -> Result<(), BanksClientError> {
+    ) -> Transaction {
         self.nonce += 1;
         let mut all = vec![compute_limit(1_400_000 - self.nonce)];
         all.extend_from_slice(instructions);
@@ -266,7 +274,16 @@ impl Env {
             .get_latest_blockhash()
             .await
             .expect("blockhash");
-        let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
+        Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash)
+    }
+
+    /// Sends one transaction signed by the payer and `signers`.
+    pub async fn send(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<(), BanksClientError> {
+        let tx = self.transaction(instructions, signers).await;
         self.ctx.banks_client.process_transaction(tx).await
     }
 
@@ -276,19 +293,7 @@ impl Env {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(u64, Vec<u8>), BanksClientError> {
-        self.nonce += 1;
-        let mut all = vec![compute_limit(1_400_000 - self.nonce)];
-        all.extend_from_slice(instructions);
-        let payer = self.payer();
-        let mut keys: Vec<&Keypair> = vec![&payer];
-        keys.extend_from_slice(signers);
-        let blockhash = self
-            .ctx
-            .banks_client
-            .get_latest_blockhash()
-            .await
-            .expect("blockhash");
-        let tx = Transaction::new_signed_with_payer(&all, Some(&payer.pubkey()), &keys, blockhash);
+        let tx = self.transaction(instructions, signers).await;
         let sim = self.ctx.banks_client.simulate_transaction(tx).await?;
         if let Some(Err(err)) = sim.result {
             return Err(BanksClientError::SimulationError {

@@ -548,16 +548,7 @@ async fn case_11_zero_max_and_overflowing_amounts() {
         w.env.withdraw(&w.trader, &w.account, 0, u64::MAX).await
     );
     let (t, a, mk, ma) = (&w.trader, w.account, &w.maker, w.maker_account);
-    let (t, mk) = (
-        Trader {
-            keypair: t.keypair.insecure_clone(),
-            tokens: t.tokens.clone(),
-        },
-        Trader {
-            keypair: mk.keypair.insecure_clone(),
-            tokens: mk.tokens.clone(),
-        },
-    );
+    let (t, mk) = (t.handle(), mk.handle());
     refused!(
         w,
         m(MarginError::ZeroQuantity),
@@ -707,16 +698,7 @@ async fn unhealthy(w: &mut World) {
         .withdraw(&w.trader, &w.account, 1, 10_000_000_000)
         .await
         .unwrap();
-    let (t, mk) = (
-        Trader {
-            keypair: w.trader.keypair.insecure_clone(),
-            tokens: w.trader.tokens.clone(),
-        },
-        Trader {
-            keypair: w.maker.keypair.insecure_clone(),
-            tokens: w.maker.tokens.clone(),
-        },
-    );
+    let (t, mk) = (w.trader.handle(), w.maker.handle());
     w.env
         .trade(
             &t,
@@ -742,10 +724,7 @@ async fn case_14_self_liquidation() {
         underlying: 0,
         instrument: w.future,
     };
-    let t = Trader {
-        keypair: w.trader.keypair.insecure_clone(),
-        tokens: w.trader.tokens.clone(),
-    };
+    let t = w.trader.handle();
     refused!(
         w,
         m(MarginError::SelfLiquidation),
@@ -786,10 +765,7 @@ async fn case_15_over_liquidation_and_health_worsening() {
         .deposit(&hedger, &hedged, 1, 10_000_000_000)
         .await
         .unwrap();
-    let t = Trader {
-        keypair: w.maker.keypair.insecure_clone(),
-        tokens: w.maker.tokens.clone(),
-    };
+    let t = w.maker.handle();
     w.env
         .trade(
             &hedger,
@@ -871,14 +847,8 @@ async fn case_16_dust_is_closed_out_not_stranded() {
             },
         )
         .await;
-    let mk = Trader {
-        keypair: w.maker.keypair.insecure_clone(),
-        tokens: w.maker.tokens.clone(),
-    };
-    let tr = Trader {
-        keypair: w.trader.keypair.insecure_clone(),
-        tokens: w.trader.tokens.clone(),
-    };
+    let mk = w.maker.handle();
+    let tr = w.trader.handle();
     w.env
         .trade(
             &tr,
@@ -931,10 +901,7 @@ async fn case_17_socialisation_never_negative_index_monotone() {
     let mut w = world().await;
     let (keeper, keeper_account) = w.env.funded_account(100_000).await;
     let (bust, bust_account) = w.env.funded_account(300).await;
-    let mk = Trader {
-        keypair: w.maker.keypair.insecure_clone(),
-        tokens: w.maker.tokens.clone(),
-    };
+    let mk = w.maker.handle();
     w.env
         .trade(
             &bust,
@@ -1065,14 +1032,8 @@ async fn case_19_each_pause_flag_blocks_exactly_its_class() {
         w.env.set_pause(flag).await;
         let deposit = w.env.deposit(&w.trader, &w.account, 0, 1).await;
         let withdraw = w.env.withdraw(&w.trader, &w.account, 0, 1).await;
-        let mk = Trader {
-            keypair: w.maker.keypair.insecure_clone(),
-            tokens: w.maker.tokens.clone(),
-        };
-        let tr = Trader {
-            keypair: w.trader.keypair.insecure_clone(),
-            tokens: w.trader.tokens.clone(),
-        };
+        let mk = w.maker.handle();
+        let tr = w.trader.handle();
         let trade = w
             .env
             .trade(
@@ -1288,14 +1249,8 @@ async fn case_22_expired_settled_and_early_or_double_settlement() {
     );
     w.env.advance(DAY).await;
     w.env.set_price(0, SOL).await;
-    let mk = Trader {
-        keypair: w.maker.keypair.insecure_clone(),
-        tokens: w.maker.tokens.clone(),
-    };
-    let tr = Trader {
-        keypair: w.trader.keypair.insecure_clone(),
-        tokens: w.trader.tokens.clone(),
-    };
+    let mk = w.maker.handle();
+    let tr = w.trader.handle();
     refused!(
         w,
         m(MarginError::InstrumentExpired),
@@ -1401,14 +1356,8 @@ async fn case_23_account_full_and_collateral_table_full() {
             },
         )
         .await;
-    let mk = Trader {
-        keypair: w.maker.keypair.insecure_clone(),
-        tokens: w.maker.tokens.clone(),
-    };
-    let tr = Trader {
-        keypair: w.trader.keypair.insecure_clone(),
-        tokens: w.trader.tokens.clone(),
-    };
+    let mk = w.maker.handle();
+    let tr = w.trader.handle();
     refused!(
         w,
         m(MarginError::PositionsFull),
