@@ -468,6 +468,24 @@ impl Env {
     }
 }
 
+/// Black-Scholes premium per unit of underlying (USD `expo = -6`, rounded), rate 0, for an
+/// option expiring `seconds` from now: the model price that trades are banded around.
+pub fn model_premium(kind: risk::Kind, spot: f64, strike: f64, vol: f64, seconds: i64) -> u64 {
+    let years = risk::I80F48::from_num(seconds) / risk::I80F48::from_num(YEAR);
+    let greeks = risk::black_scholes(
+        kind,
+        risk::I80F48::from_num(spot),
+        risk::I80F48::from_num(strike),
+        risk::I80F48::ZERO,
+        risk::I80F48::from_num(vol),
+        years,
+    )
+    .expect("model price");
+    (greeks.price * risk::I80F48::from_num(1_000_000))
+        .round()
+        .to_num::<u64>()
+}
+
 /// Seconds in the program's year (365.25 days).
 pub const YEAR: i64 = 31_557_600;
 

@@ -68,19 +68,7 @@ impl Env {
                     } else {
                         risk::Kind::Put
                     };
-                    let years = risk::I80F48::from_num(expiry - now) / risk::I80F48::from_num(YEAR);
-                    let greeks = risk::black_scholes(
-                        k,
-                        risk::I80F48::from_num(150),
-                        risk::I80F48::from_num(strike / 1_000_000),
-                        risk::I80F48::ZERO,
-                        risk::I80F48::from_num(0.8),
-                        years,
-                    )
-                    .expect("model price");
-                    (greeks.price * risk::I80F48::from_num(1_000_000))
-                        .round()
-                        .to_num::<u64>()
+                    model_premium(k, 150.0, (strike / 1_000_000) as f64, 0.8, expiry - now)
                 };
                 // Long futures and calls, short puts: every position gains as prices rise.
                 let quantity = if kind == instrument_kind::PUT { -1 } else { 1 };

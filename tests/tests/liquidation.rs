@@ -650,19 +650,7 @@ async fn a_slice_of_a_hedged_book_improves_health_where_one_leg_cannot() {
             },
         )
         .await;
-    let years = risk::I80F48::from_num(expiry - now) / risk::I80F48::from_num(YEAR);
-    let g = risk::black_scholes(
-        risk::Kind::Put,
-        risk::I80F48::from_num(150),
-        risk::I80F48::from_num(150),
-        risk::I80F48::ZERO,
-        risk::I80F48::from_num(0.8),
-        years,
-    )
-    .unwrap();
-    let premium = (g.price * risk::I80F48::from_num(1_000_000))
-        .round()
-        .to_num::<u64>();
+    let premium = model_premium(risk::Kind::Put, 150.0, 150.0, 0.8, expiry - now);
     env.trade(
         &hedger,
         &hedged,

@@ -793,21 +793,7 @@ async fn case_15_over_liquidation_and_health_worsening() {
             },
         )
         .await;
-    let years = risk::I80F48::from_num(expiry - now) / risk::I80F48::from_num(YEAR);
-    let price = {
-        let g = risk::black_scholes(
-            risk::Kind::Put,
-            risk::I80F48::from_num(150),
-            risk::I80F48::from_num(150),
-            risk::I80F48::ZERO,
-            risk::I80F48::from_num(0.8),
-            years,
-        )
-        .unwrap();
-        (g.price * risk::I80F48::from_num(1_000_000))
-            .round()
-            .to_num::<u64>()
-    };
+    let price = model_premium(risk::Kind::Put, 150.0, 150.0, 0.8, expiry - now);
     w.env
         .trade(&hedger, &hedged, &t, &w.maker_account, 0, put, -40, price)
         .await

@@ -56,22 +56,6 @@ async fn list(env: &mut Env, underlying: usize, kind: u8, strike_usd: u64, expir
     .await
 }
 
-/// Black-Scholes price (USD e6, rounded) of an instrument at the current oracle price.
-fn model_price(kind: risk::Kind, spot: f64, strike: f64, vol: f64, seconds: i64) -> u64 {
-    let greeks = risk::black_scholes(
-        kind,
-        fx(spot),
-        fx(strike),
-        I80F48::ZERO,
-        fx(vol),
-        fx(seconds as f64 / YEAR as f64),
-    )
-    .expect("model price");
-    (greeks.price * I80F48::from_num(1_000_000))
-        .round()
-        .to_num::<u64>()
-}
-
 #[tokio::test]
 async fn futures_fill_records_entry_and_realises_pnl() {
     let Market {
@@ -202,7 +186,7 @@ async fn option_premium_moves_between_quote_balances() {
     let (taker, taker_account) = env.funded_account(10_000).await;
     let expiry = 36 * DAY;
     let call = list(&mut env, 0, instrument_kind::CALL, 160, expiry).await;
-    let price = model_price(risk::Kind::Call, 150.0, 160.0, 0.8, expiry);
+    let price = model_premium(risk::Kind::Call, 150.0, 160.0, 0.8, expiry);
     env.trade(
         &taker,
         &taker_account,
@@ -288,8 +272,8 @@ async fn canonical_hedged_books_get_their_cut_on_chain() {
     let call = list(&mut env, 0, instrument_kind::CALL, 150, t).await;
     let put = list(&mut env, 0, instrument_kind::PUT, 150, t).await;
     let future = list(&mut env, 0, instrument_kind::FUTURE, 0, 90 * DAY).await;
-    let call_price = model_price(risk::Kind::Call, 150.0, 150.0, 0.8, t);
-    let put_price = model_price(risk::Kind::Put, 150.0, 150.0, 0.8, t);
+    let call_price = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, t);
+    let put_price = model_premium(risk::Kind::Put, 150.0, 150.0, 0.8, t);
 
     // Delta-hedged long straddle: +10 calls, +10 puts, and the net delta sold as futures.
     let (trader, account) = env.funded_account(20_000).await;
@@ -857,7 +841,7 @@ async fn volatility_crank_raises_margin_as_realised_volatility_spikes() {
     let (writer, writer_account) = env.funded_account(20_000).await;
     let expiry = 30 * DAY;
     let call = list(&mut env, 0, instrument_kind::CALL, 150, expiry).await;
-    let price = model_price(risk::Kind::Call, 150.0, 150.0, 0.8, expiry);
+    let price = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, expiry);
     env.trade(
         &writer,
         &writer_account,
@@ -959,7 +943,7 @@ async fn expiry_settlement_moves_positions_into_quote() {
     let (trader, account) = env.funded_account(10_000).await;
     let call = list(&mut env, 0, instrument_kind::CALL, 140, DAY).await;
     let future = list(&mut env, 0, instrument_kind::FUTURE, 0, DAY).await;
-    let call_price = model_price(risk::Kind::Call, 150.0, 140.0, 0.8, DAY);
+    let call_price = model_premium(risk::Kind::Call, 150.0, 140.0, 0.8, DAY);
     env.trade(
         &trader,
         &account,
@@ -1146,5 +1130,5 @@ fn price_of(kind: u8, strike: u64, seconds: i64) -> u64 {
     } else {
         risk::Kind::Put
     };
-    model_price(kind, 150.0, strike as f64, 0.8, seconds)
+    model_premium(kind, 150.0, strike as f64, 0.8, seconds)
 }
