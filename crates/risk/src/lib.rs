@@ -15,6 +15,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod black_scholes;
+pub mod compact;
 mod correlation;
 mod haircut;
 mod margin;

@@ -1,0 +1,859 @@
+//! The on-chain margin check: option risk arrays cached per contract in integers, and the
+//! netting, correlation bound and floors of [`crate::report`] redone in integer "atoms".
+//!
+//! Full revaluation prices every option over 40 scenario points at every check (~160,000 CU per
+//! option on SBF). Here a permissionless crank builds, once per instrument, an
+//! [`OptionArray`]: the instrument's value at the 41 points (now, 20 maintenance, 20 initial
+//! scenarios) for ONE contract, at three anchor spots `S₀(1 - β)`, `S₀`, `S₀(1 + β)`. A check at
+//! any spot `S` inside that band bounds each point's value from the three by convexity (below),
+//! widens the bound by the pricing error and by the time decay since the build, and then
+//! aggregates `contracts x bound` in 64/128-bit integers. Every figure it returns is at least
+//! what [`crate::report`] returns at the same spot and time; `README.md` ("On chain") has the
+//! argument, `tests/compact.rs` checks it on random books.
+//!
+//! ## Units
+//! An *atom* is 2^-20 quote (~9.5e-7 USD): option values, P&L and requirements are `i64`/`i128`
+//! atoms. Greeks per contract are scaled by 2^32. The band offset `u = (S - S₀) / (β S₀)` is
+//! Q24 ([`OFFSET_ONE`] = 1.0).
+//!
+//! ## Why the bound holds (per point p, per contract)
+//! The value of an option at point p, `g(S) = V(S (1 + f_p R), σ_p, T)`, is convex in S
+//! (Black-Scholes gamma >= 0, composed with a linear map). With `dL = g(S₀) - g(S₋)` and
+//! `dR = g(S₊) - g(S₀)`, for `u ∈ [-1, 1]`:
+//! - upper bound (chord of the sub-interval holding S): `g(S) <= g(S₀) + max(dL u, dR u)`;
+//! - lower bound (the other sub-interval's chord, extended): `g(S) >= g(S₀) + min(dL u, dR u)`.
+//!
+//! Both are affine in the three stored values with coefficients summing in absolute value to at
+//! most 3, so an error `e` in each stored value moves a bound by at most `3 e`: the array's
+//! `tolerance` is 3 x (price error + rounding) plus the rounding of `d u`. Time: the array is
+//! built at `T₀`; at `T = T₀ - age` each value moves by at most `|∂V/∂T| age`, and
+//! `|∂V/∂T| <= S σ φ(d1) / (2 √T) + |r| K e^{-rT} <= S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`
+//! over every point (spot <= `S_max`, vol <= `σ_max`, `T >= T_min`): `theta` is 3 x that per
+//! second. The check subtracts `2 |q| (tolerance + theta age)` from every P&L entry (the bound on
+//! the scenario value and on the current value each move by one slack).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::math::{self, add, mul, sub};
+use crate::scenarios::{scenario, RiskArray, UnderlyingScenarios};
+use crate::{
+    Kind, Params, Report, RiskError, Underlying, UnderlyingReport, I80F48, INNER_EXTREMES,
+    MAX_UNDERLYINGS, SCENARIOS,
+};
+
+/// One atom is 2^-ATOM_BITS quote.
+pub const ATOM_BITS: u32 = 20;
+const ATOM_SHIFT: u32 = 48 - ATOM_BITS;
+/// Points of an [`OptionArray`]: [`NOW`], then 20 maintenance and 20 initial scenarios.
+pub const POINTS: usize = 1 + 2 * RANGE_POINTS;
+/// Index of the current value in an array's points.
+pub const NOW: usize = 0;
+/// Scenario points per scan range: the 16 normative, then the 4 inner extremes (the layout of
+/// [`crate::ScenarioPnl`]).
+pub const RANGE_POINTS: usize = SCENARIOS + INNER_EXTREMES;
+/// Fractional bits of a band offset.
+pub const OFFSET_BITS: u32 = 24;
+/// Band offset 1.0: the spot is at `S₀(1 + β)`.
+pub const OFFSET_ONE: i64 = 1 << OFFSET_BITS;
+/// Seconds in a (365.25-day) year.
+pub const SECONDS_PER_YEAR: i64 = 31_557_600;
+/// Largest band β accepted.
+pub const MAX_BAND: I80F48 = I80F48::lit("0.25");
+/// Greeks per contract are stored as I80F48 bits shifted right by this (scale 2^32).
+const GREEK_SHIFT: u32 = 16;
+/// `|dL|, |dR|` stay below this, so `d x u` fits an `i64` for `|u| <= 1` (Q24).
+const MAX_DIFF: i64 = 1 << 38;
+/// `|value|` per contract stays below this (2^36 quote).
+const MAX_VALUE: i64 = 1 << 56;
+/// Products `|q| x per-contract figure` must stay below this so that 64 of them, summed in
+/// `i128`, and every `i64` step on the way are exact.
+const MAX_PRODUCT: u128 = 1 << 62;
+/// Slack added to every linear P&L entry of an underlying, atoms: covers the I80F48 steps
+/// before rounding (each errs by < 2^-48 quote, times at most E <= 100).
+const LINEAR_SLACK: i128 = 8;
+/// Pad of the correlated term per underlying, atoms (rounding of the extreme slope, below).
+const PAD_PER_UNDERLYING: i128 = 8;
+/// τ' of the integer engine: the diagonal gets +1 ppm (>= the float engine's 2^-30).
+const TAU_PPM: i64 = 1;
+const PPM: i64 = 1_000_000;
+
+/// The cached risk array of ONE contract of one option (see the module docs). 1,040 bytes,
+/// 8-byte aligned, the same layout on every target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct OptionArray {
+    /// Value at `S₀` at each point, atoms.
+    pub center: [i64; POINTS],
+    /// `center - value at S₀(1 - β)`, atoms.
+    pub down: [i64; POINTS],
+    /// `value at S₀(1 + β) - center`, atoms.
+    pub up: [i64; POINTS],
+    /// Error bound of either value bound, atoms per contract (already x3, see module docs).
+    pub tolerance: i64,
+    /// Time-decay bound of either value bound, atoms per contract per second of age (x3).
+    pub theta: i64,
+    /// `max |center| + max(|down|, |up|)`: bounds `|value bound|` before slack.
+    pub magnitude: i64,
+    /// Delta, gamma, vega of one contract at `S₀`, scale 2^32.
+    pub delta: i64,
+    pub gamma: i64,
+    pub vega: i64,
+}
+
+const _: () = assert!(core::mem::size_of::<OptionArray>() == 8 * (3 * POINTS + 6));
+
+/// `x` (I80F48) in atoms, rounded down.
+fn floor_atoms(x: I80F48) -> i128 {
+    x.to_bits() >> ATOM_SHIFT
+}
+
+/// `x` (I80F48) in atoms, rounded up.
+fn ceil_atoms(x: I80F48) -> i128 {
+    -((-x.to_bits()) >> ATOM_SHIFT)
+}
+
+/// Atoms as I80F48 (exact).
+fn from_atoms(atoms: i128) -> Result<I80F48, RiskError> {
+    atoms
+        .checked_mul(1i128 << ATOM_SHIFT)
+        .map(I80F48::from_bits)
+        .ok_or(RiskError::Overflow)
+}
+
+fn to_i64(x: i128) -> Result<i64, RiskError> {
+    i64::try_from(x).map_err(|_| RiskError::Overflow)
+}
+
+/// The price of one unit at each point of a risk array.
+fn point_prices(array: &RiskArray, out: &mut [I80F48; POINTS]) -> Result<(), RiskError> {
+    out[NOW] = array.value;
+    for (r, side) in [&array.maintenance, &array.initial].into_iter().enumerate() {
+        let base = 1 + r * RANGE_POINTS;
+        for s in 0..SCENARIOS {
+            out[base + s] = add(array.value, side.pnl[s])?;
+        }
+        for k in 0..INNER_EXTREMES {
+            out[base + SCENARIOS + k] = add(array.value, side.inner_extreme_pnl[k])?;
+        }
+    }
+    Ok(())
+}
+
+/// One anchor's per-contract values in atoms (rounded down); returns the unit risk array's
+/// tolerance and, for the centre anchor, the array itself for the Greeks.
+#[inline(never)]
+fn anchor_values(
+    params: &Params,
+    underlying: &Underlying,
+    kind: Kind,
+    strike: I80F48,
+    expiry_years: I80F48,
+    contract_size: I80F48,
+    out: &mut [i64; POINTS],
+) -> Result<RiskArray, RiskError> {
+    let array =
+        UnderlyingScenarios::new(params, underlying)?.risk_array(kind, strike, expiry_years)?;
+    let mut prices = [I80F48::ZERO; POINTS];
+    point_prices(&array, &mut prices)?;
+    for p in 0..POINTS {
+        let value = floor_atoms(mul(prices[p], contract_size)?);
+        if value.abs() >= i128::from(MAX_VALUE) {
+            return Err(RiskError::Overflow);
+        }
+        out[p] = to_i64(value)?;
+    }
+    Ok(array)
+}
+
+impl OptionArray {
+    /// Builds the array of one contract (`contract_size` units) of an option on `underlying`
+    /// (its `spot` is the anchor `S₀`), valid for spots within `band` of `S₀` and for
+    /// `max_age_years` after the build. `max_age_years` must be at most half of `expiry_years`
+    /// for an unexpired option (so `T` stays >= `T₀ / 2` while the array is used); an expired
+    /// option (`expiry_years <= 0`) is priced at intrinsic value and never decays.
+    /// Errors: `Domain` for a non-option, a band outside (0, 0.25], a non-positive contract
+    /// size or a window beyond half the expiry; `Overflow` for a contract whose values exceed
+    /// 2^36 quote; the engine's validation errors otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_into(
+        &mut self,
+        params: &Params,
+        underlying: &Underlying,
+        kind: Kind,
+        strike: I80F48,
+        expiry_years: I80F48,
+        contract_size: I80F48,
+        band: I80F48,
+        max_age_years: I80F48,
+    ) -> Result<(), RiskError> {
+        let expired = expiry_years <= I80F48::ZERO;
+        if !kind.is_option()
+            || band <= I80F48::ZERO
+            || band > MAX_BAND
+            || contract_size <= I80F48::ZERO
+            || max_age_years < I80F48::ZERO
+            || (!expired && max_age_years > expiry_years >> 1u32)
+        {
+            return Err(RiskError::Domain);
+        }
+        let width = mul(underlying.spot, band)?;
+        let mut at = *underlying;
+        at.spot = sub(underlying.spot, width)?;
+        let mut low = [0i64; POINTS];
+        anchor_values(
+            params,
+            &at,
+            kind,
+            strike,
+            expiry_years,
+            contract_size,
+            &mut low,
+        )?;
+        at.spot = add(underlying.spot, width)?;
+        let mut high = [0i64; POINTS];
+        let high_array = anchor_values(
+            params,
+            &at,
+            kind,
+            strike,
+            expiry_years,
+            contract_size,
+            &mut high,
+        )?;
+        let center = anchor_values(
+            params,
+            underlying,
+            kind,
+            strike,
+            expiry_years,
+            contract_size,
+            &mut self.center,
+        )?;
+        let mut largest_diff = 0i64;
+        let mut largest_value = 0i64;
+        for p in 0..POINTS {
+            self.down[p] = self.center[p] - low[p];
+            self.up[p] = high[p] - self.center[p];
+            largest_diff = largest_diff.max(self.down[p].abs()).max(self.up[p].abs());
+            largest_value = largest_value.max(self.center[p].abs());
+        }
+        if largest_diff >= MAX_DIFF {
+            return Err(RiskError::Overflow);
+        }
+        // Per value: the unit array's price error (largest at the top anchor) times the
+        // contract size, plus 1 atom of rounding down and of `x contract_size`; then x3 for
+        // the bound's coefficients; plus the rounding of `d x u` (u truncated to Q24, product
+        // floored): |d| 2^-24 + 1.
+        let price_error = ceil_atoms(mul(high_array.tolerance, contract_size)?) + 2;
+        let tolerance = 3 * price_error + (i128::from(largest_diff) >> OFFSET_BITS) + 2;
+        self.tolerance = to_i64(tolerance)?;
+        self.theta = if expired {
+            0
+        } else {
+            to_i64(theta_bound(
+                params,
+                underlying,
+                strike,
+                expiry_years,
+                contract_size,
+                band,
+                max_age_years,
+            )?)?
+        };
+        self.magnitude = largest_value + largest_diff;
+        self.delta = to_i64(mul(center.delta, contract_size)?.to_bits() >> GREEK_SHIFT)?;
+        self.gamma = to_i64(mul(center.gamma, contract_size)?.to_bits() >> GREEK_SHIFT)?;
+        self.vega = to_i64(mul(center.vega, contract_size)?.to_bits() >> GREEK_SHIFT)?;
+        Ok(())
+    }
+}
+
+/// 3 x `max |∂V/∂t|` per second of one contract over every point of the array, atoms, rounded
+/// up: `S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`, `S_max = S₀(1+β)(1 + E R m)`,
+/// `σ_max = σ(1 + V)`, `T_min = T₀ - max_age`.
+#[inline(never)]
+fn theta_bound(
+    params: &Params,
+    underlying: &Underlying,
+    strike: I80F48,
+    expiry_years: I80F48,
+    contract_size: I80F48,
+    band: I80F48,
+    max_age_years: I80F48,
+) -> Result<i128, RiskError> {
+    const TWO_PI: I80F48 = I80F48::lit("6.283185307179586476925286766559");
+    const MARGIN: I80F48 = I80F48::lit("1.000001");
+    let reach = mul(
+        mul(params.extreme_multiple, underlying.scan_range)?,
+        params.initial_multiplier,
+    )?;
+    let s_max = mul(
+        mul(underlying.spot, add(I80F48::ONE, band)?)?,
+        add(I80F48::ONE, reach)?,
+    )?;
+    let vol_max = mul(underlying.vol, add(I80F48::ONE, underlying.vol_shock)?)?;
+    let t_min = sub(expiry_years, max_age_years)?;
+    let decay = mul(mul(s_max, vol_max)?, math::rsqrt(mul(TWO_PI, t_min)?)?)? >> 1u32;
+    let rate = params.rate.saturating_abs();
+    let carry = mul(mul(rate, strike)?, math::exp(mul(rate, expiry_years)?)?)?;
+    // Per year, per contract, padded for the rounding of the steps above (all < 1e-12
+    // relative), then per second, x3.
+    let per_year = mul(mul(add(decay, carry)?, contract_size)?, MARGIN)?;
+    let per_second = ceil_atoms(per_year) / i128::from(SECONDS_PER_YEAR) + 1;
+    Ok(3 * per_second)
+}
+
+/// The band offset `u = (S - S₀) / (S₀ β)` of `spot` in Q24, rounded down, or `None` when the
+/// spot is outside `[S₀(1 - β), S₀(1 + β)]` (the array must be rebuilt). `anchor` and `band`
+/// are the `S₀` and `β` the array was built with.
+pub fn band_offset(spot: I80F48, anchor: I80F48, band: I80F48) -> Result<Option<i64>, RiskError> {
+    let width = mul(anchor, band)?.to_bits();
+    if width <= 0 {
+        return Err(RiskError::Domain);
+    }
+    let distance = sub(spot, anchor)?.to_bits();
+    if distance.abs() > width {
+        return Ok(None);
+    }
+    let scaled = distance
+        .checked_mul(i128::from(OFFSET_ONE))
+        .ok_or(RiskError::Overflow)?;
+    Ok(Some(to_i64(scaled.div_euclid(width))?))
+}
+
+/// What one leg of a compact book is.
+#[derive(Clone, Copy, Debug)]
+pub enum CompactKind<'a> {
+    /// Spot collateral: value `q S`, P&L `q S f R`.
+    Spot { quantity: I80F48 },
+    /// A future: value 0 (its P&L against entry is the caller's), P&L `q S f R`.
+    Future { quantity: I80F48 },
+    /// An option, from its cached array.
+    Option {
+        /// Signed contracts.
+        contracts: i64,
+        /// Units of the underlying per contract (for the short option floor).
+        contract_size: I80F48,
+        array: &'a OptionArray,
+        /// [`band_offset`] of the current spot.
+        offset: i64,
+        /// Seconds since the array was built (>= 0, within its window).
+        age: i64,
+    },
+}
+
+/// One leg of a compact book.
+#[derive(Clone, Copy, Debug)]
+pub struct CompactLeg<'a> {
+    /// Index into the `underlyings` slice.
+    pub underlying: usize,
+    pub kind: CompactKind<'a>,
+}
+
+/// Per-underlying sums, atoms (P&L, value) or scale 2^32 (Greeks) or I80F48 (linear exposure).
+#[derive(Clone, Copy)]
+struct Sums {
+    pnl: [i128; 2 * RANGE_POINTS],
+    option_value: i128,
+    delta: i128,
+    gamma: i128,
+    vega: i128,
+    floor: i128,
+    isolated: i128,
+    /// Bound on how far any P&L entry may sit above the true P&L, atoms.
+    tolerance: i128,
+    /// Net units of spot and futures, and of spot alone.
+    linear: I80F48,
+    spot: I80F48,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            pnl: [0; 2 * RANGE_POINTS],
+            option_value: 0,
+            delta: 0,
+            gamma: 0,
+            vega: 0,
+            floor: 0,
+            isolated: 0,
+            tolerance: 0,
+            linear: I80F48::ZERO,
+            spot: I80F48::ZERO,
+        }
+    }
+}
+
+/// Book-wide constants of the check, in the integer engine's scales.
+struct Constants {
+    /// φ in Q32, rounded up.
+    phi: i128,
+    /// E in Q32, rounded up.
+    extreme: i128,
+    /// max(1, φE) in Q32, rounded up (a linear leg's own worst loss per unit of `|c|`).
+    linear_worst: i128,
+}
+
+fn q32_ceil(x: I80F48) -> i128 {
+    -((-x.to_bits()) >> 16)
+}
+
+/// `x y / 2^32` rounded up, `y >= 0`.
+fn mul_q32_ceil(x: i128, y: i128) -> Result<i128, RiskError> {
+    let p = x.checked_mul(y).ok_or(RiskError::Overflow)?;
+    Ok(-((-p) >> 32))
+}
+
+/// Thirds of R at each scenario point of one range (extremes: thirds of E R), and whether the
+/// point is an extreme one.
+const POINT_THIRDS: [(i128, bool); RANGE_POINTS] = [
+    (-3, false),
+    (-3, false),
+    (-2, false),
+    (-2, false),
+    (-1, false),
+    (-1, false),
+    (0, false),
+    (0, false),
+    (1, false),
+    (1, false),
+    (2, false),
+    (2, false),
+    (3, false),
+    (3, false),
+    (-3, true),
+    (3, true),
+    (-2, true),
+    (-1, true),
+    (1, true),
+    (2, true),
+];
+
+/// Adds one option leg to its underlying's sums: 41 value bounds, `q x` each, slack.
+#[inline(never)]
+fn add_option(
+    sums: &mut Sums,
+    constants: &Constants,
+    contracts: i64,
+    array: &OptionArray,
+    offset: i64,
+    age: i64,
+    floor_per_contract: i128,
+) -> Result<(), RiskError> {
+    if !(-OFFSET_ONE..=OFFSET_ONE).contains(&offset) || age < 0 {
+        return Err(RiskError::Domain);
+    }
+    let size = contracts.unsigned_abs();
+    let age = u64::try_from(age).map_err(|_| RiskError::Overflow)?;
+    // Slack of one value bound, per contract: tolerance + theta x age.
+    let slack = u64::try_from(array.theta)
+        .ok()
+        .and_then(|t| t.checked_mul(age))
+        .and_then(|t| t.checked_add(u64::try_from(array.tolerance).ok()?))
+        .ok_or(RiskError::Overflow)?;
+    // |q| x (2 magnitude + 2 slack) bounds every product below: check it once.
+    let reach = u64::try_from(array.magnitude)
+        .ok()
+        .and_then(|m| m.checked_add(slack))
+        .and_then(|m| m.checked_mul(2))
+        .ok_or(RiskError::Overflow)?;
+    if u128::from(size) * u128::from(reach) >= MAX_PRODUCT {
+        return Err(RiskError::Overflow);
+    }
+    let slack = slack as i64; // < 2^62 by the check above
+    let long = contracts > 0;
+    // Bound of the value at point p: long positions take the lower bound at the scenario and
+    // the upper bound now; shorts the reverse. `d x u` fits i64: |d| < 2^38, |u| <= 2^24.
+    let bound = |p: usize, lower: bool| -> i64 {
+        let a = (array.down[p] * offset) >> OFFSET_BITS;
+        let b = (array.up[p] * offset) >> OFFSET_BITS;
+        array.center[p] + if lower { a.min(b) } else { a.max(b) }
+    };
+    let now = bound(NOW, !long);
+    // P&L per point: q (bound_s - bound_now), within 2 |q| slack above the true P&L's lower
+    // bound (the slack goes to the tolerance, as in `report`).
+    let own_slack = 2 * i128::from(size) * i128::from(slack);
+    sums.tolerance += own_slack;
+    let mut own = [0i128; RANGE_POINTS];
+    for p in 0..2 * RANGE_POINTS {
+        let per_contract = bound(1 + p, long) - now;
+        let pnl = i128::from(contracts * per_contract);
+        sums.pnl[p] += pnl;
+        if p < RANGE_POINTS {
+            own[p] = pnl;
+        }
+    }
+    // Value for equity: the other bound now (lower for a long, upper for a short), less one
+    // slack.
+    let value_now = bound(NOW, long);
+    sums.option_value += i128::from(contracts * value_now) - i128::from(size) * i128::from(slack);
+    sums.delta += i128::from(contracts) * i128::from(array.delta);
+    sums.gamma += i128::from(contracts) * i128::from(array.gamma);
+    sums.vega += i128::from(contracts) * i128::from(array.vega);
+    let floor = if long {
+        0
+    } else {
+        i128::from(size)
+            .checked_mul(floor_per_contract)
+            .ok_or(RiskError::Overflow)?
+    };
+    sums.floor += floor;
+    let (own_loss, _) = scanning_loss(constants, &own)?;
+    sums.isolated += (own_loss + own_slack).max(floor);
+    Ok(())
+}
+
+/// `max(0, worst full-weight loss, φ x worst extreme loss)` over one range's 20 points, and
+/// the index of the point that sets it.
+fn scanning_loss(
+    constants: &Constants,
+    pnl: &[i128; RANGE_POINTS],
+) -> Result<(i128, usize), RiskError> {
+    let mut full = (i128::MIN, 0);
+    let mut extreme = (i128::MIN, 0);
+    for (p, &(_, is_extreme)) in POINT_THIRDS.iter().enumerate() {
+        let loss = -pnl[p];
+        let worst = if is_extreme { &mut extreme } else { &mut full };
+        if loss > worst.0 {
+            *worst = (loss, p);
+        }
+    }
+    let weighted = mul_q32_ceil(extreme.0, constants.phi)?;
+    let (loss, at) = if weighted > full.0 {
+        (weighted, extreme.1)
+    } else {
+        full
+    };
+    Ok((loss.max(0), at))
+}
+
+/// One range of one underlying, as the cross-underlying bound needs it (atoms).
+#[derive(Clone, Copy, Default)]
+struct Side {
+    /// Scanning loss including the tolerance.
+    loss: i128,
+    tolerance: i128,
+    linear: i128,
+    base: i128,
+    curvature: i128,
+    curvature_extreme: i128,
+    worst: usize,
+}
+
+/// `9 x / k²` rounded up, for `k` in thirds, |k| in 1..=3.
+fn per_square(x: i128, k: i128) -> Result<i128, RiskError> {
+    let nine = x.checked_mul(9).ok_or(RiskError::Overflow)?;
+    Ok(match k.abs() {
+        1 => nine,
+        2 => (nine + 3) >> 2,
+        _ => x,
+    })
+}
+
+/// The side of one range: scanning loss and the fit `loss(f) <= -c f + b + a f²` (full weight,
+/// worse volatility) and `loss(E f) <= -c E f + a^E f²` at every grid fraction, by construction.
+fn side(
+    params: &Params,
+    constants: &Constants,
+    pnl: &[i128; RANGE_POINTS],
+    third: i128,
+    tolerance: i128,
+) -> Result<Side, RiskError> {
+    let (loss, worst) = scanning_loss(constants, pnl)?;
+    // E x third to within 1 atom: 3 (E third - extreme_third) f <= 3 atoms at |f| <= 1, inside
+    // `PAD_PER_UNDERLYING`.
+    let extreme_third = floor_atoms(mul(from_atoms(third)?, params.extreme_multiple)?);
+    let mut remainder = [0i128; 7];
+    for i in 0..7 {
+        let worst_vol = (-pnl[2 * i]).max(-pnl[2 * i + 1]);
+        remainder[i] = worst_vol + third * (i as i128 - 3);
+    }
+    let base = remainder[3].max(0);
+    let mut curvature = 0i128;
+    for i in [0usize, 1, 2, 4, 5, 6] {
+        curvature = curvature.max(per_square(remainder[i] - base, i as i128 - 3)?);
+    }
+    let mut curvature_extreme = 0i128;
+    for p in SCENARIOS - 2..RANGE_POINTS {
+        let thirds = POINT_THIRDS[p].0;
+        curvature_extreme =
+            curvature_extreme.max(per_square(-pnl[p] + extreme_third * thirds, thirds)?);
+    }
+    Ok(Side {
+        loss: loss + tolerance,
+        tolerance,
+        linear: third * 3,
+        base,
+        curvature,
+        curvature_extreme,
+        worst,
+    })
+}
+
+/// `ceil(sqrt(x))` for `x >= 0`.
+fn isqrt_ceil(x: u128) -> u128 {
+    if x < 2 {
+        return x;
+    }
+    // Newton from above: start at a power of two >= sqrt(x).
+    let bits = 128 - x.leading_zeros();
+    let mut y = 1u128 << bits.div_ceil(2);
+    loop {
+        let next = (y + x / y) >> 1;
+        if next >= y {
+            break;
+        }
+        y = next;
+    }
+    // y = floor(sqrt(x)).
+    if y * y < x {
+        y + 1
+    } else {
+        y
+    }
+}
+
+/// Correlation rows in ppm of the book's underlyings (row u, column v: `rows[u][v]`).
+pub type CorrelationPpm = [[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
+
+/// The portfolio scanning loss over the sides (see `report`'s `portfolio_loss`), in atoms with
+/// `M = ρ + 1e-6 I` from the ppm matrix and `g` its Gershgorin bound.
+fn portfolio_loss(
+    constants: &Constants,
+    rho: &CorrelationPpm,
+    sides: &[Side],
+) -> Result<i128, RiskError> {
+    let n = sides.len();
+    let mut sum_losses = 0i128;
+    let mut sum_base = 0i128;
+    let (mut sum_a, mut max_a, mut sum_ae, mut max_ae) = (0i128, 0i128, 0i128, 0i128);
+    let mut largest = 0i128;
+    let mut g_ppm = 0i128;
+    let mut sum_tolerance = 0i128;
+    for (u, s) in sides.iter().enumerate() {
+        sum_losses += s.loss;
+        sum_tolerance += s.tolerance;
+        sum_base += s.base;
+        sum_a += s.curvature;
+        max_a = max_a.max(s.curvature);
+        sum_ae += s.curvature_extreme;
+        max_ae = max_ae.max(s.curvature_extreme);
+        largest = largest.max(s.linear.abs());
+        let row: i128 = (0..n).map(|v| i128::from(rho[u][v].abs())).sum();
+        g_ppm = g_ppm.max(row + i128::from(TAU_PPM));
+    }
+    let ppm = i128::from(PPM);
+    let by_g = |a: i128| -> Result<i128, RiskError> {
+        let p = a.checked_mul(g_ppm).ok_or(RiskError::Overflow)?;
+        Ok((p + ppm - 1) / ppm)
+    };
+    let quadratic = sum_a.min(by_g(max_a)?);
+    let quadratic_extreme = sum_ae.min(by_g(max_ae)?);
+    // c scaled by 2^-shift below 2^39, so ρc fits i64 and c'ρc fits i128.
+    let mut shift = 0u32;
+    while (largest >> shift) >= (1i128 << 39) {
+        shift += 1;
+    }
+    let mut c = [0i64; MAX_UNDERLYINGS];
+    for (u, s) in sides.iter().enumerate() {
+        c[u] = to_i64(s.linear >> shift)?;
+    }
+    let mut form = 0i128;
+    for u in 0..n {
+        let mut y = 0i64;
+        for v in 0..n {
+            let m = rho[u][v] + if u == v { TAU_PPM } else { 0 };
+            y += m * c[v];
+        }
+        form += i128::from(c[u]) * i128::from(y);
+    }
+    // c'Mc >= 0 (M positive definite); in ppm.
+    let form = u128::try_from(form.max(0)).map_err(|_| RiskError::Overflow)?;
+    let root = isqrt_ceil(form.div_ceil(PPM as u128));
+    // Truncating c to 2^shift units moves the M-norm by at most sqrt(g n) units: pad by
+    // 3 sqrt(n) + 1 <= 10 (g <= n + 1e-6 <= 9) when shifted.
+    let pad = if shift > 0 { 10 } else { 0 };
+    let root = i128::try_from(root + pad)
+        .map_err(|_| RiskError::Overflow)?
+        .checked_mul(1i128 << shift)
+        .ok_or(RiskError::Overflow)?;
+    let full = root + sum_base + quadratic;
+    let extreme = mul_q32_ceil(
+        mul_q32_ceil(root, constants.extreme)? + quadratic_extreme,
+        constants.phi,
+    )?;
+    let bound = full.max(extreme) + sum_tolerance + PAD_PER_UNDERLYING * n as i128;
+    Ok(bound.min(sum_losses))
+}
+
+/// The margin report of a book given as compact legs: the same figures as [`crate::report`],
+/// each never below it (see the module docs). `underlyings[u].spot` is the current spot;
+/// `rho` holds the correlation rows in ppm (a matrix that passed [`crate::Correlation::new`]).
+#[inline(never)]
+pub fn compact_report(
+    params: &Params,
+    underlyings: &[Underlying],
+    rho: &CorrelationPpm,
+    legs: &[CompactLeg<'_>],
+) -> Result<Report, RiskError> {
+    let n = underlyings.len();
+    if n > MAX_UNDERLYINGS {
+        return Err(RiskError::TooManyUnderlyings);
+    }
+    if legs.iter().any(|l| l.underlying >= n) {
+        return Err(RiskError::UnknownUnderlying);
+    }
+    let constants = Constants {
+        phi: q32_ceil(params.extreme_fraction),
+        extreme: q32_ceil(params.extreme_multiple),
+        linear_worst: q32_ceil(
+            mul(params.extreme_fraction, params.extreme_multiple)?.max(I80F48::ONE),
+        ),
+    };
+    let mut report = Report {
+        n,
+        ..Report::default()
+    };
+    let mut maintenance = [Side::default(); MAX_UNDERLYINGS];
+    let mut initial = [Side::default(); MAX_UNDERLYINGS];
+    let mut floors = [0i128; MAX_UNDERLYINGS];
+    let mut isolated = 0i128;
+    for (u, underlying) in underlyings.iter().enumerate() {
+        let (sums, mm, im) = underlying_sides(params, &constants, underlying, u, legs)?;
+        maintenance[u] = mm;
+        initial[u] = im;
+        floors[u] = sums.floor;
+        isolated += sums.isolated;
+        let value = add(
+            from_atoms(sums.option_value)?,
+            mul(sums.spot, underlying.spot)?,
+        )?;
+        let greek = |x: i128| -> Result<I80F48, RiskError> {
+            x.checked_mul(1i128 << GREEK_SHIFT)
+                .map(I80F48::from_bits)
+                .ok_or(RiskError::Overflow)
+        };
+        report.underlyings[u] = UnderlyingReport {
+            value,
+            delta: add(greek(sums.delta)?, sums.linear)?,
+            gamma: greek(sums.gamma)?,
+            vega: greek(sums.vega)?,
+            scanning_loss: from_atoms(mm.loss)?,
+            worst: scenario(params, underlying, mm.worst),
+            short_option_floor: from_atoms(sums.floor)?,
+        };
+        report.value = add(report.value, value)?;
+    }
+    let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
+    let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
+    let mut netted = 0i128;
+    let mut floor_sum = 0i128;
+    for u in 0..n {
+        netted += maintenance[u].loss.max(floors[u]);
+        floor_sum += floors[u];
+    }
+    let netted = netted.min(isolated);
+    let portfolio = p.max(floor_sum).min(netted);
+    report.isolated_margin = from_atoms(isolated)?;
+    report.netted_margin = from_atoms(netted)?;
+    report.portfolio_margin = from_atoms(portfolio)?;
+    report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
+    report.initial_margin = from_atoms(p_initial.max(floor_sum).max(portfolio))?;
+    Ok(report)
+}
+
+/// Sums one underlying's legs and fits both ranges' sides.
+#[inline(never)]
+fn underlying_sides(
+    params: &Params,
+    constants: &Constants,
+    underlying: &Underlying,
+    u: usize,
+    legs: &[CompactLeg<'_>],
+) -> Result<(Sums, Side, Side), RiskError> {
+    let mut sums = Sums::default();
+    let spot = underlying.spot;
+    let floor_per_unit = mul(params.short_option_min, spot)?;
+    let mut linear_sizes = I80F48::ZERO;
+    for leg in legs.iter().filter(|l| l.underlying == u) {
+        match leg.kind {
+            CompactKind::Spot { quantity } => {
+                sums.linear = add(sums.linear, quantity)?;
+                sums.spot = add(sums.spot, quantity)?;
+                linear_sizes = add(linear_sizes, quantity.saturating_abs())?;
+            }
+            CompactKind::Future { quantity } => {
+                sums.linear = add(sums.linear, quantity)?;
+                linear_sizes = add(linear_sizes, quantity.saturating_abs())?;
+            }
+            CompactKind::Option {
+                contracts,
+                contract_size,
+                array,
+                offset,
+                age,
+            } => {
+                let floor = ceil_atoms(mul(floor_per_unit, contract_size)?);
+                add_option(&mut sums, constants, contracts, array, offset, age, floor)?;
+            }
+        }
+    }
+    if linear_sizes > I80F48::ZERO {
+        sums.tolerance += LINEAR_SLACK;
+    }
+    let initial_range = mul(underlying.scan_range, params.initial_multiplier)?;
+    // Linear legs: P&L D S f R with D the net units, exactly linear. Per point, the thirds of
+    // `D S R` (and of `D S R E` for extremes) rounded toward the lower P&L; the I80F48 steps
+    // before the rounding err by < 2^-40 quote, inside `LINEAR_SLACK`.
+    for (r, range) in [underlying.scan_range, initial_range]
+        .into_iter()
+        .enumerate()
+    {
+        let move_full = mul(mul(sums.linear, spot)?, range)?;
+        let move_extreme = mul(move_full, params.extreme_multiple)?;
+        let thirds_of = |x: I80F48| {
+            (
+                floor_atoms(x).div_euclid(3),
+                -((-ceil_atoms(x)).div_euclid(3)),
+            )
+        };
+        let (full_low, full_high) = thirds_of(move_full);
+        let (extreme_low, extreme_high) = thirds_of(move_extreme);
+        for (p, &(thirds, is_extreme)) in POINT_THIRDS.iter().enumerate() {
+            let (low, high) = if is_extreme {
+                (extreme_low, extreme_high)
+            } else {
+                (full_low, full_high)
+            };
+            let step = if thirds > 0 { low } else { high };
+            sums.pnl[r * RANGE_POINTS + p] += step * thirds;
+        }
+        if r == 0 {
+            // Each linear leg alone: |q| S R max(1, φE), summed over legs.
+            let own = ceil_atoms(mul(linear_sizes, mul(spot, range)?)?);
+            sums.isolated += mul_q32_ceil(own, constants.linear_worst)? + LINEAR_SLACK;
+        }
+    }
+    // The slope c = Δ S R of the fit: any value is valid (the fit is exact for it); the net
+    // delta makes it tight.
+    let delta = add(
+        I80F48::from_bits(
+            sums.delta
+                .checked_mul(1i128 << GREEK_SHIFT)
+                .ok_or(RiskError::Overflow)?,
+        ),
+        sums.linear,
+    )?;
+    let mut out = [Side::default(); 2];
+    for (r, range) in [underlying.scan_range, initial_range]
+        .into_iter()
+        .enumerate()
+    {
+        let third = floor_atoms(mul(mul(delta, spot)?, range)?) / 3;
+        let pnl: &[i128; RANGE_POINTS] = sums.pnl[r * RANGE_POINTS..(r + 1) * RANGE_POINTS]
+            .try_into()
+            .map_err(|_| RiskError::Overflow)?;
+        out[r] = side(params, constants, pnl, third, sums.tolerance)?;
+    }
+    Ok((sums, out[0], out[1]))
+}
