@@ -421,6 +421,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
                 admin,
                 exchange,
                 underlying,
+                system_program: anchor_lang::system_program::ID,
             },
             portfolio_margin::instruction::ListInstrument { args },
         )

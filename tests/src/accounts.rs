@@ -246,7 +246,7 @@ impl Env {
         )
         .expect("markets");
         let state = markets
-            .evaluate(&exchange, &account, now)
+            .evaluate(&exchange, &account, now, infos)
             .expect("evaluate");
         portfolio_margin::instructions::build_report(
             &state,

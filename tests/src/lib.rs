@@ -449,8 +449,17 @@ impl Env {
         self.ctx.set_account(&info.oracle, &account.into());
     }
 
-    /// Sets an underlying's oracle to `price_e8` published now, with a tight confidence.
+    /// Sets an underlying's oracle to `price_e8` published now, with a tight confidence, and
+    /// rebuilds its options' risk arrays there (as a keeper does).
     pub async fn set_price(&mut self, underlying: usize, price_e8: i64) {
+        self.set_price_only(underlying, price_e8).await;
+        self.refresh_risk_arrays(underlying)
+            .await
+            .expect("refresh_risk_array after a price move");
+    }
+
+    /// Sets an underlying's oracle price without touching its risk arrays.
+    pub async fn set_price_only(&mut self, underlying: usize, price_e8: i64) {
         let now = self.now().await;
         self.underlyings[underlying].quote = Quote::at(price_e8, now);
         self.write_oracle(underlying);

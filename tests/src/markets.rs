@@ -110,23 +110,74 @@ impl Env {
         )
     }
 
-    /// Lists an instrument; returns its index in the underlying's registry.
-    pub async fn list(&mut self, underlying: usize, args: ListInstrumentArgs) -> u8 {
-        let key = self.underlyings[underlying].key;
-        let before = self.load::<Underlying>(&key).await.instrument_count;
-        let instruction = ix(
+    pub fn ix_list(&self, underlying: usize, args: ListInstrumentArgs) -> Instruction {
+        ix(
             portfolio_margin::accounts::ListInstrument {
                 admin: self.admin.pubkey(),
                 exchange: self.exchange,
-                underlying: key,
+                underlying: self.underlyings[underlying].key,
+                system_program: anchor_lang::system_program::ID,
             },
             portfolio_margin::instruction::ListInstrument { args },
-        );
+        )
+    }
+
+    /// Lists an instrument (and builds its risk array if it is an option); returns its index
+    /// in the underlying's registry.
+    pub async fn list(&mut self, underlying: usize, args: ListInstrumentArgs) -> u8 {
+        let key = self.underlyings[underlying].key;
+        let before = self.load::<Underlying>(&key).await.instrument_count;
+        let instruction = self.ix_list(underlying, args);
         let admin = self.admin.insecure_clone();
         self.send(&[instruction], &[&admin])
             .await
             .expect("list_instrument");
+        if args.kind != instrument_kind::FUTURE {
+            self.refresh_risk_array(underlying, before)
+                .await
+                .expect("refresh_risk_array after listing");
+        }
         before
+    }
+
+    pub fn ix_refresh_risk_array(&self, underlying: usize, instrument: u8) -> Instruction {
+        let info = self.underlyings[underlying];
+        ix(
+            portfolio_margin::accounts::RefreshRiskArray {
+                exchange: self.exchange,
+                underlying: info.key,
+                oracle: info.oracle,
+            },
+            portfolio_margin::instruction::RefreshRiskArray { instrument },
+        )
+    }
+
+    /// Rebuilds one option's cached risk array (`send` already asks for the 1.4M compute limit
+    /// it needs).
+    pub async fn refresh_risk_array(
+        &mut self,
+        underlying: usize,
+        instrument: u8,
+    ) -> Result<(), BanksClientError> {
+        let instruction = self.ix_refresh_risk_array(underlying, instrument);
+        self.send(&[instruction], &[]).await
+    }
+
+    /// Rebuilds the risk arrays of every active option of `underlying` at its current price,
+    /// as a keeper does after a move.
+    pub async fn refresh_risk_arrays(&mut self, underlying: usize) -> Result<(), BanksClientError> {
+        let key = self.underlyings[underlying].key;
+        let state = self.load::<Underlying>(&key).await;
+        for (i, listed) in state.instruments[..usize::from(state.instrument_count)]
+            .iter()
+            .enumerate()
+        {
+            if listed.kind != instrument_kind::FUTURE && listed.status == instrument_status::ACTIVE
+            {
+                self.refresh_risk_array(underlying, i as u8).await?;
+            }
+        }
+        Ok(())
     }
 }
 

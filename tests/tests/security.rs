@@ -597,6 +597,7 @@ async fn case_11_zero_max_and_overflowing_amounts() {
             admin: w.env.admin.pubkey(),
             exchange: w.env.exchange,
             underlying: w.env.underlyings[0].key,
+            system_program: anchor_lang::system_program::ID,
         },
         portfolio_margin::instruction::ListInstrument {
             args: ListInstrumentArgs {
@@ -1045,8 +1046,10 @@ async fn case_19_each_pause_flag_blocks_exactly_its_class() {
             .await;
         let settle = w.env.settle_instrument(0, w.short_future).await;
         w.env.advance(61).await;
-        w.env.set_price(0, SOL).await;
+        // The price alone: rebuilding risk arrays is itself a crank, checked below.
+        w.env.set_price_only(0, SOL).await;
         let crank = w.env.update_volatility(0).await;
+        let refresh = w.env.refresh_risk_array(0, w.call).await;
         let newcomer = w.env.trader(0).await;
         let create = w.env.ix_create_account(&newcomer.key(), 0);
         let create = w.env.send(&[create], &[&newcomer.keypair]).await;
@@ -1088,6 +1091,14 @@ async fn case_19_each_pause_flag_blocks_exactly_its_class() {
             blocks(pause::CRANK),
             "crank under {flag:#x}"
         );
+        assert_eq!(
+            paused(&refresh),
+            blocks(pause::CRANK),
+            "refresh_risk_array under {flag:#x}"
+        );
+        if !blocks(pause::CRANK) {
+            refresh.expect("refresh_risk_array when cranks are not paused");
+        }
         assert_eq!(
             paused(&create),
             blocks(pause::ACCOUNTS),

@@ -80,6 +80,8 @@ impl StepPreview {
 pub struct LiquidationContext<'a> {
     snapshot: &'a Snapshot,
     markets: MarketSet,
+    /// The underlyings `markets` covers (the remaining-accounts mask).
+    mask: u8,
     liquidator: MarginAccount,
     liquidatee: MarginAccount,
     health_before: I80F48,
@@ -107,9 +109,7 @@ impl<'a> LiquidationContext<'a> {
         let bit = 1u8.checked_shl(u32::from(target_underlying)).unwrap_or(0);
         let mask = snapshot.mask(&liquidatee) | snapshot.mask(&liquidator) | bit;
         let markets = snapshot.markets(mask, ActionClass::Liquidation)?;
-        let before = markets
-            .evaluate(exchange, &liquidatee, snapshot.now)
-            .map_err(KeeperError::engine)?;
+        let before = snapshot.evaluate_with(&markets, mask, &liquidatee)?;
         let health_before = before.health().map_err(KeeperError::engine)?;
         let started_at = if liquidatee.in_liquidation == 0 {
             snapshot.now
@@ -120,6 +120,7 @@ impl<'a> LiquidationContext<'a> {
         Ok(LiquidationContext {
             snapshot,
             markets,
+            mask,
             liquidator,
             liquidatee,
             health_before,
@@ -340,9 +341,8 @@ impl<'a> LiquidationContext<'a> {
         liquidator.add_quote(fee - insurance_fee).map_err(engine)?;
 
         let after = self
-            .markets
-            .evaluate(exchange, &liquidatee, now)
-            .map_err(engine)?;
+            .snapshot
+            .evaluate_with(&self.markets, self.mask, &liquidatee)?;
         let health_after = after.health().map_err(engine)?;
         preview.quantity = quantity;
         preview.closes_out = closes_out;
@@ -355,10 +355,9 @@ impl<'a> LiquidationContext<'a> {
         } else if !within_target(params, &self.before, &after, quantity).map_err(engine)? {
             Some(Refusal::OverLiquidation)
         } else {
-            let liquidator_state = self
-                .markets
-                .evaluate(exchange, &liquidator, now)
-                .map_err(engine)?;
+            let liquidator_state =
+                self.snapshot
+                    .evaluate_with(&self.markets, self.mask, &liquidator)?;
             (!liquidator_state.meets_initial()).then_some(Refusal::LiquidatorInitialMargin)
         };
         Ok(preview)

@@ -218,9 +218,13 @@ impl Snapshot {
         metas
     }
 
-    /// Loads the program's `MarketSet` for `mask` from the fetched underlyings and oracles,
-    /// exactly as the program does from its remaining accounts.
-    pub fn markets(&self, mask: u8, class: ActionClass) -> Result<MarketSet, KeeperError> {
+    /// Runs `f` over `AccountInfo`s of the fetched underlyings and oracles of `mask`, in the
+    /// margin check's remaining-accounts order (what `MarketSet::load` and `evaluate` read).
+    pub fn with_infos<R>(
+        &self,
+        mask: u8,
+        f: impl for<'a> FnOnce(&'a [AccountInfo<'a>]) -> Result<R, KeeperError>,
+    ) -> Result<R, KeeperError> {
         let mut storage: Vec<(Pubkey, u64, Vec<u8>, Pubkey)> = Vec::new();
         for u in (0..MAX_UNDERLYINGS).filter(|u| mask & (1 << u) != 0) {
             let underlying = self
@@ -252,35 +256,70 @@ impl Snapshot {
                 AccountInfo::new(key, false, false, lamports, data, owner, false)
             })
             .collect();
+        f(&infos)
+    }
+
+    /// Loads the program's `MarketSet` for `mask` from the fetched underlyings and oracles,
+    /// exactly as the program does from its remaining accounts.
+    pub fn markets(&self, mask: u8, class: ActionClass) -> Result<MarketSet, KeeperError> {
+        self.with_infos(mask, |infos| self.load_markets(mask, class, infos))
+    }
+
+    fn load_markets<'a>(
+        &self,
+        mask: u8,
+        class: ActionClass,
+        infos: &'a [AccountInfo<'a>],
+    ) -> Result<MarketSet, KeeperError> {
         MarketSet::load(
             &self.program_id,
             &self.exchange,
             &self.exchange_key,
             mask,
-            &infos,
+            infos,
             class,
             self.now,
         )
         .map_err(KeeperError::engine)
     }
 
+    /// `account`'s margin state over `markets` (loaded for a mask covering it), evaluated on
+    /// the fetched underlyings' cached risk arrays.
+    pub fn evaluate_with(
+        &self,
+        markets: &MarketSet,
+        mask: u8,
+        account: &MarginAccount,
+    ) -> Result<MarginState, KeeperError> {
+        self.with_infos(mask, |infos| {
+            markets
+                .evaluate(&self.exchange, account, self.now, infos)
+                .map_err(KeeperError::engine)
+        })
+    }
+
     /// The account's margin state with the liquidation class's oracle limits (what `liquidate`
     /// and `margin_report` see).
     pub fn evaluate(&self, account: &MarginAccount) -> Result<MarginState, KeeperError> {
-        let markets = self.markets(self.mask(account), ActionClass::Liquidation)?;
-        markets
-            .evaluate(&self.exchange, account, self.now)
-            .map_err(KeeperError::engine)
+        let mask = self.mask(account);
+        self.with_infos(mask, |infos| {
+            self.load_markets(mask, ActionClass::Liquidation, infos)?
+                .evaluate(&self.exchange, account, self.now, infos)
+                .map_err(KeeperError::engine)
+        })
     }
 
     /// The account's margin report, as `margin_report` returns it (quote native units).
     pub fn report(&self, account: &MarginAccount) -> Result<MarginReport, KeeperError> {
-        let markets = self.markets(self.mask(account), ActionClass::Liquidation)?;
-        let state = markets
-            .evaluate(&self.exchange, account, self.now)
-            .map_err(KeeperError::engine)?;
-        portfolio_margin::instructions::build_report(&state, &markets, self.quote_decimals())
-            .map_err(KeeperError::engine)
+        let mask = self.mask(account);
+        self.with_infos(mask, |infos| {
+            let markets = self.load_markets(mask, ActionClass::Liquidation, infos)?;
+            let state = markets
+                .evaluate(&self.exchange, account, self.now, infos)
+                .map_err(KeeperError::engine)?;
+            portfolio_margin::instructions::build_report(&state, &markets, self.quote_decimals())
+                .map_err(KeeperError::engine)
+        })
     }
 
     /// A validated oracle reading of underlying `u` with the limits of `class`.

@@ -70,14 +70,19 @@ const MAX_VALUE: i64 = 1 << 56;
 const MAX_PRODUCT: u128 = 1 << 62;
 /// Slack added to every linear P&L entry of an underlying, atoms: covers the I80F48 steps
 /// before rounding (each errs by < 2^-48 quote, times at most E <= 100).
-const LINEAR_SLACK: i128 = 8;
+const LINEAR_SLACK: i128 = 1;
 /// Pad of the correlated term per underlying, atoms (rounding of the extreme slope, below).
-const PAD_PER_UNDERLYING: i128 = 8;
-/// τ' of the integer engine: the diagonal gets +1 ppm (>= the float engine's 2^-30).
-const TAU_PPM: i64 = 1;
-const PPM: i64 = 1_000_000;
+const PAD_PER_UNDERLYING: i128 = 4;
+/// The quadratic form runs on ρ in units of 2^-10 ppm: M = ρ + τ'I with τ' one such unit
+/// (≈ 9.8e-10, above the 2^-30 + 8 x 2^-48 that makes ρ + τ'I positive definite for every
+/// matrix `Correlation::new` accepted).
+const RHO_UNIT_PER_PPM: i64 = 1_024;
+const TAU: i64 = 1;
+const RHO_ONE: i64 = 1_000_000 * RHO_UNIT_PER_PPM;
+/// `c` is scaled below 2^29 for the form: `M_uv c_v` < 2^30 x 2^29, eight of them < 2^62.
+const FORM_BITS: u32 = 29;
 
-/// The cached risk array of ONE contract of one option (see the module docs). 1,040 bytes,
+/// The cached risk array of ONE contract of one option (see the module docs). 1,032 bytes,
 /// 8-byte aligned, the same layout on every target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
@@ -617,7 +622,7 @@ fn isqrt_ceil(x: u128) -> u128 {
 pub type CorrelationPpm = [[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
 
 /// The portfolio scanning loss over the sides (see `report`'s `portfolio_loss`), in atoms with
-/// `M = ρ + 1e-6 I` from the ppm matrix and `g` its Gershgorin bound.
+/// `M = ρ + τ'I` from the ppm matrix and `g` its Gershgorin bound.
 fn portfolio_loss(
     constants: &Constants,
     rho: &CorrelationPpm,
@@ -639,19 +644,21 @@ fn portfolio_loss(
         sum_ae += s.curvature_extreme;
         max_ae = max_ae.max(s.curvature_extreme);
         largest = largest.max(s.linear.abs());
-        let row: i128 = (0..n).map(|v| i128::from(rho[u][v].abs())).sum();
-        g_ppm = g_ppm.max(row + i128::from(TAU_PPM));
+        let row: i128 = (0..n)
+            .map(|v| i128::from(rho[u][v].abs() * RHO_UNIT_PER_PPM))
+            .sum();
+        g_ppm = g_ppm.max(row + i128::from(TAU));
     }
-    let ppm = i128::from(PPM);
+    let one = i128::from(RHO_ONE);
     let by_g = |a: i128| -> Result<i128, RiskError> {
         let p = a.checked_mul(g_ppm).ok_or(RiskError::Overflow)?;
-        Ok((p + ppm - 1) / ppm)
+        Ok((p + one - 1) / one)
     };
     let quadratic = sum_a.min(by_g(max_a)?);
     let quadratic_extreme = sum_ae.min(by_g(max_ae)?);
-    // c scaled by 2^-shift below 2^39, so ρc fits i64 and c'ρc fits i128.
+    // c scaled by 2^-shift below 2^29, so Mc fits i64 and c'Mc fits i128.
     let mut shift = 0u32;
-    while (largest >> shift) >= (1i128 << 39) {
+    while (largest >> shift) >= (1i128 << FORM_BITS) {
         shift += 1;
     }
     let mut c = [0i64; MAX_UNDERLYINGS];
@@ -662,14 +669,14 @@ fn portfolio_loss(
     for u in 0..n {
         let mut y = 0i64;
         for v in 0..n {
-            let m = rho[u][v] + if u == v { TAU_PPM } else { 0 };
+            let m = rho[u][v] * RHO_UNIT_PER_PPM + if u == v { TAU } else { 0 };
             y += m * c[v];
         }
         form += i128::from(c[u]) * i128::from(y);
     }
-    // c'Mc >= 0 (M positive definite); in ppm.
+    // c'Mc >= 0 (M positive definite), in units of RHO_ONE.
     let form = u128::try_from(form.max(0)).map_err(|_| RiskError::Overflow)?;
-    let root = isqrt_ceil(form.div_ceil(PPM as u128));
+    let root = isqrt_ceil(form.div_ceil(RHO_ONE as u128));
     // Truncating c to 2^shift units moves the M-norm by at most sqrt(g n) units: pad by
     // 3 sqrt(n) + 1 <= 10 (g <= n + 1e-6 <= 9) when shifted.
     let pad = if shift > 0 { 10 } else { 0 };

@@ -364,8 +364,7 @@ fn compact_is_tight() {
             let full = g(e.full.portfolio_margin);
             let compact = g(e.compact.portfolio_margin);
             prop_assert!(
-                // τ' = 1e-6 on the diagonal: at most ~1e-6 relative on hedged pairs.
-                compact <= full * (1.0 + 1e-5) + 1e-8 * e.notional + 1e-3,
+                compact <= full * (1.0 + 1e-6) + 1e-8 * e.notional + 1e-3,
                 "at the anchor: compact {compact} vs full {full}"
             );
             let e = evaluate(&c);

@@ -149,6 +149,8 @@ pub enum MarginError {
     NotBankrupt,
     #[msg("The token account is not the exchange's insurance vault")]
     WrongInsuranceVault,
+    #[msg("An option's cached risk array is missing or stale (price moved out of its band, too old, or volatility or parameters changed): run refresh_risk_array")]
+    StaleRiskArray,
 }
 
 /// The risk engine's errors, each mapped to the program error a user can act on.

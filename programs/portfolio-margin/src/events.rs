@@ -164,6 +164,19 @@ pub struct VolatilityUpdated {
 }
 
 #[event]
+pub struct RiskArrayRefreshed {
+    pub underlying: Pubkey,
+    pub instrument: u8,
+    /// Oracle price the array was built at, USD `expo = -6`.
+    pub spot: u64,
+    /// Pricing volatility, `expo = -6`.
+    pub vol: u64,
+    pub built_at: i64,
+    /// Seconds the array may be used.
+    pub max_age: i64,
+}
+
+#[event]
 pub struct InstrumentSettled {
     pub underlying: Pubkey,
     pub instrument: u8,

@@ -114,6 +114,10 @@ pub mod portfolio_margin {
         keeper::update_volatility(ctx)
     }
 
+    pub fn refresh_risk_array(ctx: Context<RefreshRiskArray>, instrument: u8) -> Result<()> {
+        keeper::refresh_risk_array(ctx, instrument)
+    }
+
     pub fn settle_instrument(ctx: Context<SettleInstrument>, instrument: u8) -> Result<()> {
         keeper::settle_instrument(ctx, instrument)
     }

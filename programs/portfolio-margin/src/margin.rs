@@ -14,6 +14,7 @@
 //! `withdraw` uses the account as it is after the withdrawal.
 
 use anchor_lang::prelude::*;
+use risk::compact::{CompactKind, CompactLeg, CorrelationPpm};
 use risk::I80F48;
 
 use crate::error::MarginError;
@@ -22,7 +23,7 @@ use crate::oracle::{self, OraclePrice};
 use crate::state::*;
 
 /// Seconds in a (365.25-day) year: option expiries become `expiry_years` with it.
-pub const SECONDS_PER_YEAR: i64 = 31_557_600;
+pub const SECONDS_PER_YEAR: i64 = risk::compact::SECONDS_PER_YEAR;
 
 /// One underlying as the margin check sees it.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +32,9 @@ pub struct Market {
     pub price: OraclePrice,
     /// Pricing volatility, `expo = -6`.
     pub vol: u64,
+    /// Scan range and volatility shock, `expo = -6` (as stored).
+    pub scan_range: u64,
+    pub vol_shock: u64,
     pub params: risk::Underlying,
 }
 
@@ -39,7 +43,8 @@ pub struct MarketSet {
     pub markets: Vec<Market>,
     /// `local[u]` is the position of underlying `u` in `markets`, or `u8::MAX`.
     pub local: [u8; MAX_UNDERLYINGS],
-    pub correlation: Box<risk::Correlation>,
+    /// Correlation rows of the loaded underlyings, `expo = -6`, in `markets` order.
+    pub correlation: Box<CorrelationPpm>,
     /// Instrument registries of the loaded underlyings, concatenated in `markets` order
     /// (copies; allocated once at their exact size: the SBF heap is 32 KiB).
     pub instruments: Vec<Instrument>,
@@ -144,6 +149,8 @@ impl MarketSet {
                 index: u8::try_from(u).map_err(|_| MarginError::MathOverflow)?,
                 price,
                 vol,
+                scan_range: underlying.scan_range,
+                vol_shock: underlying.vol_shock,
                 params,
             });
             let count = usize::from(underlying.instrument_count).min(MAX_INSTRUMENTS);
@@ -153,7 +160,7 @@ impl MarketSet {
             );
             instruments.extend_from_slice(&underlying.instruments[..count]);
         }
-        let correlation = correlation_of(&markets, &rows)?;
+        let correlation = correlation_of(&markets, &rows);
         Ok(MarketSet {
             markets,
             local,
@@ -188,24 +195,43 @@ impl MarketSet {
             .ok_or_else(|| error!(MarginError::UnknownInstrument))
     }
 
-    /// Evaluates the account's margin with the risk crate.
+    /// Evaluates the account's margin with the risk crate's on-chain engine
+    /// (`risk::compact`). `remaining` is the slice `load` read: options are margined from the
+    /// cached risk arrays in their `Underlying` accounts, which must be fresh
+    /// (`MarginError::StaleRiskArray` otherwise).
     pub fn evaluate(
         &self,
         exchange: &Exchange,
         account: &MarginAccount,
         now: i64,
+        remaining: &[AccountInfo],
     ) -> Result<MarginState> {
         let params = risk_params(&exchange.params)?;
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        let held = account.positions.iter().filter(|p| p.is_active()).count()
-            + account.balances.iter().skip(1).filter(|b| **b != 0).count();
-        let mut positions: Vec<risk::Position> = Vec::with_capacity(held);
         let quote = math::from_native(
             account.effective_quote(exchange.quote_loss_index)?,
             quote_decimals,
         )?;
         let mut equity = quote;
         let mut initial_equity = quote;
+        // The loaded underlyings' account data, borrowed for the whole evaluation: option legs
+        // point into their cached arrays.
+        let mut data = Vec::with_capacity(self.markets.len());
+        for (local, market) in self.markets.iter().enumerate() {
+            let info = remaining
+                .get(2 * local)
+                .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
+            require_keys_eq!(
+                info.key(),
+                exchange.underlyings[usize::from(market.index)],
+                MarginError::WrongRemainingAccount
+            );
+            data.push(info.try_borrow_data()?);
+        }
+        let held = account.positions.iter().filter(|p| p.is_active()).count()
+            + account.balances.iter().skip(1).filter(|b| **b != 0).count();
+        let mut legs: Vec<CompactLeg> = Vec::with_capacity(held);
+        let mut spot_value = I80F48::ZERO;
 
         // Spot collateral: a delta position in its underlying, valued after its haircut.
         for (index, balance) in account.balances.iter().enumerate().skip(1) {
@@ -229,24 +255,26 @@ impl MarketSet {
             initial_equity = initial_equity.add_or_err(
                 risk::collateral_value(quantity, low, haircut).map_err(MarginError::from)?,
             )?;
-            positions.push(risk::Position {
-                underlying: self.local[asset.underlying as usize] as usize,
-                kind: risk::Kind::Spot,
-                strike: I80F48::ZERO,
-                expiry_years: I80F48::ZERO,
-                quantity,
+            spot_value = spot_value.add_or_err(quantity.mul_or_err(market.params.spot)?)?;
+            legs.push(CompactLeg {
+                underlying: usize::from(self.local[usize::from(asset.underlying)]),
+                kind: CompactKind::Spot { quantity },
             });
         }
 
-        // Derivatives: futures carry P&L against entry, options their Black-Scholes value.
+        // Derivatives: futures carry P&L against entry, options their cached array.
+        let mut sizes = Memo::default();
+        let mut offsets = Memo::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
             let market = self.market(position.underlying)?;
+            let local = usize::from(self.local[usize::from(position.underlying)]);
             let instrument = self.instrument(position.underlying, position.instrument)?;
-            let quantity = I80F48::from_num(position.quantity)
-                .mul_or_err(math::from_ppm(instrument.contract_size)?)?;
-            let expiry_years = years_until(instrument.expiry, now)?;
+            let contract_size = sizes.get(instrument.contract_size, || {
+                math::from_ppm(instrument.contract_size)
+            })?;
             let kind = match instrument.kind {
                 instrument_kind::FUTURE => {
+                    let quantity = I80F48::from_num(position.quantity).mul_or_err(contract_size)?;
                     let entry = math::from_ppm(position.entry_price)?;
                     let pnl = quantity.mul_or_err(market.params.spot.sub_or_err(entry)?)?;
                     equity = equity.add_or_err(pnl)?;
@@ -258,35 +286,50 @@ impl MarketSet {
                     };
                     let pnl = quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?;
                     initial_equity = initial_equity.add_or_err(pnl)?;
-                    risk::Kind::Future
+                    CompactKind::Future { quantity }
                 }
-                instrument_kind::CALL => risk::Kind::Call,
-                instrument_kind::PUT => risk::Kind::Put,
+                instrument_kind::CALL | instrument_kind::PUT => {
+                    let data = data
+                        .get(local)
+                        .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
+                    let cached = cached_array(data, usize::from(position.instrument))?;
+                    let age = fresh_age(cached, market, &exchange.params, now)?;
+                    // One division per distinct (S₀, β): arrays of one underlying refreshed
+                    // together share it.
+                    let key = (u128::from(cached.spot) << 64) | u128::from(cached.band);
+                    let offset = offsets.get(key, || {
+                        risk::compact::band_offset(
+                            market.params.spot,
+                            math::from_ppm(cached.spot)?,
+                            math::from_ppm(cached.band)?,
+                        )
+                        .map_err(MarginError::from)?
+                        .ok_or_else(|| error!(MarginError::StaleRiskArray))
+                    })?;
+                    CompactKind::Option {
+                        contracts: position.quantity,
+                        contract_size,
+                        array: &cached.array,
+                        offset,
+                        age,
+                    }
+                }
                 _ => return err!(MarginError::InvalidInstrumentKind),
             };
-            positions.push(risk::Position {
-                underlying: self.local[position.underlying as usize] as usize,
+            legs.push(CompactLeg {
+                underlying: local,
                 kind,
-                strike: math::from_ppm(instrument.strike)?,
-                expiry_years,
-                quantity,
             });
         }
 
         let underlyings: Vec<risk::Underlying> = self.markets.iter().map(|m| m.params).collect();
-        let report = run_report(&params, &underlyings, &self.correlation, &positions)?;
-        // The engine's per-underlying value holds spot at q*S and options at their value;
-        // futures are 0 there (their P&L is added above). Spot is already in equity after
-        // haircut, so only the option values are added here.
+        let report = run_report(&params, &underlyings, &self.correlation, &legs)?;
+        // The engine's per-underlying value holds spot at q*S and options at their
+        // conservative value; futures are 0 there (their P&L is added above). Spot is already
+        // in equity after haircut, so only the option values are added here.
         let option_and_spot_value = report.underlyings[..report.n]
             .iter()
             .try_fold(I80F48::ZERO, |acc, u| acc.add_or_err(u.value))?;
-        let spot_value = positions
-            .iter()
-            .filter(|p| p.kind == risk::Kind::Spot)
-            .try_fold(I80F48::ZERO, |acc, p| {
-                acc.add_or_err(p.quantity.mul_or_err(underlyings[p.underlying].spot)?)
-            })?;
         let option_value = option_and_spot_value.sub_or_err(spot_value)?;
         equity = equity.add_or_err(option_value)?;
         initial_equity = initial_equity.add_or_err(option_value)?;
@@ -296,6 +339,53 @@ impl MarketSet {
             initial_equity,
         })
     }
+}
+
+/// The last key and value computed: consecutive legs usually share them.
+struct Memo<K, V> {
+    last: Option<(K, V)>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo { last: None }
+    }
+}
+
+impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
+    fn get(&mut self, key: K, compute: impl FnOnce() -> Result<V>) -> Result<V> {
+        if let Some((k, v)) = self.last {
+            if k == key {
+                return Ok(v);
+            }
+        }
+        let value = compute()?;
+        self.last = Some((key, value));
+        Ok(value)
+    }
+}
+
+/// Seconds since `cached` was built, if it may still be used: built, under the current pricing
+/// volatility, scan parameters and exchange parameters, and within its window.
+pub fn fresh_age(
+    cached: &CachedRiskArray,
+    market: &Market,
+    params: &RiskParameters,
+    now: i64,
+) -> Result<i64> {
+    let age = now.saturating_sub(cached.built_at);
+    require!(
+        cached.spot != 0
+            && cached.vol == market.vol
+            && cached.scan_range == market.scan_range
+            && cached.vol_shock == market.vol_shock
+            && cached.rate == params.rate
+            && cached.extreme_multiple == params.extreme_multiple
+            && cached.initial_multiplier == params.initial_multiplier
+            && (0..=cached.max_age).contains(&age),
+        MarginError::StaleRiskArray
+    );
+    Ok(age)
 }
 
 /// Time to `expiry` in years (0 once expired).
@@ -336,35 +426,25 @@ pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
 fn run_report(
     params: &risk::Params,
     underlyings: &[risk::Underlying],
-    correlation: &risk::Correlation,
-    positions: &[risk::Position],
+    correlation: &CorrelationPpm,
+    legs: &[CompactLeg],
 ) -> Result<Box<risk::Report>> {
     Ok(Box::new(
-        risk::report(params, underlyings, correlation, positions).map_err(MarginError::from)?,
+        risk::compact::compact_report(params, underlyings, correlation, legs)
+            .map_err(MarginError::from)?,
     ))
 }
 
-/// The correlation matrix of the loaded underlyings, from each one's stored row.
-#[inline(never)]
-fn correlation_of(
-    markets: &[Market],
-    rows: &[[i64; MAX_UNDERLYINGS]],
-) -> Result<Box<risk::Correlation>> {
-    let n = markets.len();
-    if n == 0 {
-        return Ok(Box::new(risk::Correlation::identity(0)));
-    }
-    let mut flat = Vec::with_capacity(n * n);
-    for row in rows.iter().take(n) {
-        for market in markets.iter() {
-            flat.push(math::from_ppm_signed(row[market.index as usize])?);
+/// The correlation rows of the loaded underlyings, `expo = -6`, in `markets` order. Every stored
+/// matrix passed `Correlation::new` in `set_correlation` (and `add_underlying` only appends a
+/// unit row and zero column), so this principal submatrix is positive semi-definite: the
+/// factorisation is not repeated here.
+fn correlation_of(markets: &[Market], rows: &[[i64; MAX_UNDERLYINGS]]) -> Box<CorrelationPpm> {
+    let mut matrix = Box::new([[0i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS]);
+    for (i, row) in rows.iter().enumerate().take(markets.len()) {
+        for (j, market) in markets.iter().enumerate() {
+            matrix[i][j] = row[usize::from(market.index)];
         }
     }
-    // Every stored matrix passed `Correlation::new` in `set_correlation` (and `add_underlying`
-    // only appends a unit row and zero column), so this principal submatrix is positive
-    // definite with the same slack: the factorisation is not repeated here.
-    Ok(Box::new(
-        risk::Correlation::from_validated_submatrix(n, &flat)
-            .map_err(|e| error!(MarginError::from(e)))?,
-    ))
+    matrix
 }

@@ -119,3 +119,65 @@ pub fn isqrt(n: u64) -> u64 {
     }
     x
 }
+
+/// Band β of a cached option risk array, `expo = -6`: the array is used while the oracle price
+/// is within 2% of the price it was built at.
+pub const RISK_ARRAY_BAND: u64 = 20_000;
+/// Longest a cached option risk array is used, seconds (and never past half the time left to
+/// expiry at the build).
+pub const RISK_ARRAY_MAX_AGE: i64 = 3_600;
+
+/// The cached risk array of one instrument and the conditions it was built under; the margin
+/// check uses it only while every condition still holds (`MarginError::StaleRiskArray`
+/// otherwise). Stored after the `Underlying` struct, one per listed instrument, in listing order
+/// (`list_instrument` grows the account); written by the permissionless `refresh_risk_array`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct CachedRiskArray {
+    /// Oracle price S₀ the array was built at, USD `expo = -6`; 0 = never built.
+    pub spot: u64,
+    /// Unix seconds of the build.
+    pub built_at: i64,
+    /// Seconds after `built_at` the array may be used.
+    pub max_age: i64,
+    /// Band β, `expo = -6`.
+    pub band: u64,
+    /// The pricing volatility, scan range and volatility shock of the underlying, and the
+    /// exchange's rate, extreme multiple and initial multiplier at the build (`expo = -6`).
+    pub vol: u64,
+    pub scan_range: u64,
+    pub vol_shock: u64,
+    pub rate: i64,
+    pub extreme_multiple: u64,
+    pub initial_multiplier: u64,
+    pub array: risk::compact::OptionArray,
+}
+
+const _: () = assert!(core::mem::size_of::<CachedRiskArray>() == 80 + 1_032);
+const _: () = assert!(Underlying::SPACE.is_multiple_of(8));
+
+impl Underlying {
+    /// Account size with `instruments` cached risk arrays after the struct.
+    pub const fn space_with(instruments: usize) -> usize {
+        Underlying::SPACE + instruments * core::mem::size_of::<CachedRiskArray>()
+    }
+}
+
+fn cached_range(index: usize) -> core::ops::Range<usize> {
+    let start = Underlying::space_with(index);
+    start..start + core::mem::size_of::<CachedRiskArray>()
+}
+
+/// The cached risk array of instrument `index` in an `Underlying` account's data.
+pub fn cached_array(data: &[u8], index: usize) -> Result<&CachedRiskArray> {
+    data.get(cached_range(index))
+        .and_then(|bytes| bytemuck::try_from_bytes(bytes).ok())
+        .ok_or_else(|| error!(MarginError::StaleRiskArray))
+}
+
+/// The cached risk array of instrument `index`, writable.
+pub fn cached_array_mut(data: &mut [u8], index: usize) -> Result<&mut CachedRiskArray> {
+    data.get_mut(cached_range(index))
+        .and_then(|bytes| bytemuck::try_from_bytes_mut(bytes).ok())
+        .ok_or_else(|| error!(MarginError::StaleRiskArray))
+}

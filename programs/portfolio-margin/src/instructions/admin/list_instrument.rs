@@ -21,11 +21,15 @@ pub const MAX_CONTRACT_SIZE: u64 = 1_000_000_000 * PPM;
 
 #[derive(Accounts)]
 pub struct ListInstrument<'info> {
+    /// Pays the rent of the instrument's cached risk array (the `Underlying` account grows by
+    /// `size_of::<CachedRiskArray>()`).
+    #[account(mut)]
     pub admin: Signer<'info>,
     #[account(has_one = admin @ MarginError::NotAdmin)]
     pub exchange: AccountLoader<'info, Exchange>,
     #[account(mut, has_one = exchange @ MarginError::WrongExchange)]
     pub underlying: AccountLoader<'info, Underlying>,
+    pub system_program: Program<'info, System>,
 }
 
 pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -> Result<()> {
@@ -42,9 +46,10 @@ pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -
         args.contract_size > 0 && args.contract_size <= MAX_CONTRACT_SIZE && args.expiry > now,
         MarginError::InvalidInstrument
     );
-    let mut underlying = ctx.accounts.underlying.load_mut()?;
-    let index = underlying.instrument_count as usize;
+    let index = usize::from(ctx.accounts.underlying.load()?.instrument_count);
     require!(index < MAX_INSTRUMENTS, MarginError::InstrumentRegistryFull);
+    grow_for_array(&ctx, index)?;
+    let mut underlying = ctx.accounts.underlying.load_mut()?;
     underlying.instruments[index] = Instrument {
         strike: args.strike,
         contract_size: args.contract_size,
@@ -64,5 +69,31 @@ pub fn list_instrument(ctx: Context<ListInstrument>, args: ListInstrumentArgs) -
         expiry: args.expiry,
         contract_size: args.contract_size,
     });
+    Ok(())
+}
+
+/// Grows the `Underlying` account to hold `index + 1` cached risk arrays (zeroed: "never
+/// built"), the admin paying the extra rent.
+fn grow_for_array(ctx: &Context<ListInstrument>, index: usize) -> Result<()> {
+    let info = ctx.accounts.underlying.to_account_info();
+    let needed = Underlying::space_with(index + 1);
+    if info.data_len() >= needed {
+        return Ok(());
+    }
+    let rent = Rent::get()?.minimum_balance(needed);
+    let missing = rent.saturating_sub(info.lamports());
+    if missing > 0 {
+        anchor_lang::system_program::transfer(
+            CpiContext::new(
+                ctx.accounts.system_program.key(),
+                anchor_lang::system_program::Transfer {
+                    from: ctx.accounts.admin.to_account_info(),
+                    to: info.clone(),
+                },
+            ),
+            missing,
+        )?;
+    }
+    info.resize(needed)?;
     Ok(())
 }

@@ -115,7 +115,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         ActionClass::Liquidation,
         now,
     )?;
-    let before = markets.evaluate(&exchange, &liquidatee, now)?;
+    let before = markets.evaluate(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
     let health_before = before.health()?;
     require!(health_before < I80F48::ZERO, MarginError::NotLiquidatable);
     if liquidatee.in_liquidation == 0 {
@@ -199,7 +199,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     exchange.track_quote_credit(quotes_before.0, liquidatee.quote())?;
     exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
 
-    let after = markets.evaluate(&exchange, &liquidatee, now)?;
+    let after = markets.evaluate(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
     let health_after = after.health()?;
     require!(
         health_after > health_before,
@@ -209,7 +209,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         within_target(&exchange.params, &before, &after, quantity)?,
         MarginError::OverLiquidation
     );
-    let liquidator_state = markets.evaluate(&exchange, &liquidator, now)?;
+    let liquidator_state = markets.evaluate(&exchange, &liquidator, now, ctx.remaining_accounts)?;
     require!(
         liquidator_state.meets_initial(),
         MarginError::InitialMarginNotMet

@@ -33,7 +33,7 @@ pub fn margin_report<'info>(
         ActionClass::Liquidation,
         now,
     )?;
-    let state = markets.evaluate(&exchange, &account, now)?;
+    let state = markets.evaluate(&exchange, &account, now, ctx.remaining_accounts)?;
     let decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let report = build_report(&state, &markets, decimals)?;
     emit!(MarginReportEvent {

@@ -146,6 +146,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         &before_a,
         (quantity_before_a, slot_a),
         now,
+        ctx.remaining_accounts,
     )?;
     let healthy_b = check_after(
         &exchange,
@@ -154,6 +155,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         &before_b,
         (quantity_before_b, slot_b),
         now,
+        ctx.remaining_accounts,
     )?;
     // An account that ends healthy leaves liquidation state.
     if healthy_a {
@@ -187,13 +189,14 @@ fn check_after(
     before: &MarginAccount,
     (quantity_before, quantity_after): (i64, i64),
     now: i64,
+    remaining: &[AccountInfo],
 ) -> Result<bool> {
-    let after = markets.evaluate(exchange, account, now)?;
+    let after = markets.evaluate(exchange, account, now, remaining)?;
     if !after.meets_initial() {
         let shrinks = quantity_after.unsigned_abs() < quantity_before.unsigned_abs()
             && (quantity_after == 0 || (quantity_after > 0) == (quantity_before > 0));
         let reduces = shrinks && {
-            let before_state: MarginState = markets.evaluate(exchange, before, now)?;
+            let before_state: MarginState = markets.evaluate(exchange, before, now, remaining)?;
             after.maintenance_margin() <= before_state.maintenance_margin()
         };
         require!(reduces, MarginError::InitialMarginNotMet);

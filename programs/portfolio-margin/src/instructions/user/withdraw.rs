@@ -89,7 +89,7 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
         ActionClass::Risk,
         now,
     )?;
-    let state = markets.evaluate(&exchange, &account, now)?;
+    let state = markets.evaluate(&exchange, &account, now, ctx.remaining_accounts)?;
     require!(state.meets_initial(), MarginError::InitialMarginNotMet);
     account.leave_liquidation();
     Ok(())
