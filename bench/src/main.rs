@@ -29,6 +29,7 @@ use solana_program_test::BanksClientError;
 use solana_signer::Signer;
 
 const DAY: i64 = 86_400;
+const LAMPORTS_PER_SOL: u64 = 1_000_000_000;
 const SPOT_E8: i64 = 150_00000000;
 /// Anchor discriminator of `bench_primitive`: sha256("global:bench_primitive")[..8].
 const BENCH_PRIMITIVE: [u8; 8] = [35, 200, 27, 88, 138, 151, 141, 30];
@@ -450,6 +451,14 @@ async fn typical_path() -> Vec<(String, Cu)> {
         .send(&[list(u0, admin_key, exchange_key, call_args)], &[&admin])
         .await
         .expect("list call");
+    let refresh = b.env.ix_refresh_risk_array(0, 1);
+    b.step(
+        &mut rows,
+        "refresh_risk_array (one option: 3 x 41 prices)",
+        vec![refresh],
+        &[],
+    )
+    .await;
     let short_args = ListInstrumentArgs {
         kind: instrument_kind::FUTURE,
         strike: 0,
@@ -830,7 +839,9 @@ async fn market() -> Bench {
     b
 }
 
-/// Replaces every underlying's instrument registry with `book`'s 32 instruments.
+/// Replaces every underlying's instrument registry with `book`'s 32 instruments (the account
+/// grown to hold their cached risk arrays, as `list_instrument` grows it) and builds every
+/// option's risk array with `refresh_risk_array`.
 async fn write_registries(env: &mut Env, book: Book, now: i64) {
     for u in 0..MAX_UNDERLYINGS {
         let key = env.underlyings[u].key;
@@ -842,7 +853,14 @@ async fn write_registries(env: &mut Env, book: Book, now: i64) {
         }
         state.instrument_count = MAX_INSTRUMENTS as u8;
         account.data[8..8 + size].copy_from_slice(bytemuck::bytes_of(&state));
+        account
+            .data
+            .resize(Underlying::space_with(MAX_INSTRUMENTS), 0);
+        account.lamports = account.lamports.max(LAMPORTS_PER_SOL);
         env.ctx.set_account(&key, &account.into());
+        env.refresh_risk_arrays(u)
+            .await
+            .expect("refresh_risk_array");
     }
 }
 

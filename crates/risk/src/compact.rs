@@ -32,6 +32,15 @@
 //! second. The check subtracts `2 |q| (tolerance + theta age)` from every P&L entry (the bound on
 //! the scenario value and on the current value each move by one slack).
 
+//!
+//! ## Magnitudes
+//! Every `i128` in the aggregation stays below 2^110 in magnitude: a leg's per-point product
+//! is < 2^62 (checked once per leg), at most 72 legs are summed; linear P&L comes from an
+//! I80F48 (< 2^79 quote, so < 2^99 atoms) times at most 3; the fit multiplies by at most 9
+//! and sums 20 points. So the hot paths use wrapping `i128` adds, negations and small
+//! multiples (exact here), and checked arithmetic only where a product of two inputs is
+//! formed.
+
 use bytemuck::{Pod, Zeroable};
 
 use crate::math::{self, add, mul, sub};
@@ -67,7 +76,17 @@ const MAX_DIFF: i64 = 1 << 38;
 const MAX_VALUE: i64 = 1 << 56;
 /// Products `|q| x per-contract figure` must stay below this so that 64 of them, summed in
 /// `i128`, and every `i64` step on the way are exact.
-const MAX_PRODUCT: u128 = 1 << 62;
+const MAX_PRODUCT: u64 = 1 << 62;
+
+/// `a b` when it is below `limit`, else `None`. (A checked multiplication is a runtime-library
+/// call on SBF, hundreds of CU; one native division decides it here.)
+fn product_below(a: u64, b: u64, limit: u64) -> Option<u64> {
+    if b != 0 && a > (limit - 1) / b {
+        None
+    } else {
+        Some(a.wrapping_mul(b))
+    }
+}
 /// Slack added to every linear P&L entry of an underlying, atoms: covers the I80F48 steps
 /// before rounding (each errs by < 2^-48 quote, times at most E <= 100).
 const LINEAR_SLACK: i128 = 1;
@@ -89,9 +108,10 @@ const FORM_BITS: u32 = 29;
 pub struct OptionArray {
     /// Value at `S₀` at each point, atoms.
     pub center: [i64; POINTS],
-    /// `center - value at S₀(1 - β)`, atoms.
+    /// min(dL, dR) with `dL = center - value at S₀(1 - β)`, `dR = value at S₀(1 + β) - center`,
+    /// atoms (dL <= dR for a convex value; sorting keeps the bounds valid under rounding).
     pub down: [i64; POINTS],
-    /// `value at S₀(1 + β) - center`, atoms.
+    /// max(dL, dR), atoms.
     pub up: [i64; POINTS],
     /// Error bound of either value bound, atoms per contract (already x3, see module docs).
     pub tolerance: i64,
@@ -119,10 +139,50 @@ fn ceil_atoms(x: I80F48) -> i128 {
 
 /// Atoms as I80F48 (exact).
 fn from_atoms(atoms: i128) -> Result<I80F48, RiskError> {
-    atoms
-        .checked_mul(1i128 << ATOM_SHIFT)
-        .map(I80F48::from_bits)
-        .ok_or(RiskError::Overflow)
+    shift_left(atoms, ATOM_SHIFT).map(I80F48::from_bits)
+}
+
+/// `x << bits` when it fits (a comparison and a shift; an `i128` multiply costs ~100-300 CU on
+/// SBF).
+fn shift_left(x: i128, bits: u32) -> Result<i128, RiskError> {
+    let limit = 1i128 << (126 - bits);
+    if x.abs() < limit {
+        Ok(x << bits)
+    } else {
+        Err(RiskError::Overflow)
+    }
+}
+
+/// `x k` for a small integer `k` (|k| <= 9) by shifts and adds, wrapping: see
+/// "Magnitudes" in the module docs for why nothing here can wrap. (Checked `i128` arithmetic
+/// is a runtime-library call on SBF, ~40 CU an add; this is a few instructions.)
+fn small_mul(x: i128, k: i128) -> Result<i128, RiskError> {
+    let m = match k.unsigned_abs() {
+        0 => 0,
+        1 => x,
+        2 => x.wrapping_shl(1),
+        3 => x.wrapping_shl(1).wrapping_add(x),
+        9 => x.wrapping_shl(3).wrapping_add(x),
+        _ => return Err(RiskError::Overflow),
+    };
+    Ok(if k < 0 { m.wrapping_neg() } else { m })
+}
+
+/// `a + b`, wrapping (see "Magnitudes").
+fn plus(a: i128, b: i128) -> i128 {
+    a.wrapping_add(b)
+}
+
+/// `floor(x / 3)`, in 64 bits when `x` fits (one SBF instruction instead of an `i128`
+/// division).
+fn div3_floor(x: i128) -> i128 {
+    // Unsigned division only (the SBF backend has no signed 64-bit division):
+    // floor(x / 3) = x / 3 for x >= 0, and -ceil(|x| / 3) for x < 0.
+    match u64::try_from(x.unsigned_abs()) {
+        Ok(m) if x >= 0 => i128::from(m / 3),
+        Ok(m) => -i128::from(m.div_ceil(3)),
+        Err(_) => x.div_euclid(3),
+    }
 }
 
 fn to_i64(x: i128) -> Result<i64, RiskError> {
@@ -237,8 +297,11 @@ impl OptionArray {
         let mut largest_diff = 0i64;
         let mut largest_value = 0i64;
         for p in 0..POINTS {
-            self.down[p] = self.center[p] - low[p];
-            self.up[p] = high[p] - self.center[p];
+            // Sorted: `down` = min(dL, dR), `up` = max(dL, dR) (equal to dL, dR whenever the
+            // rounded values are convex; either way the bounds stay valid, module docs).
+            let (left, right) = (self.center[p] - low[p], high[p] - self.center[p]);
+            self.down[p] = left.min(right);
+            self.up[p] = left.max(right);
             largest_diff = largest_diff.max(self.down[p].abs()).max(self.up[p].abs());
             largest_value = largest_value.max(self.center[p].abs());
         }
@@ -328,7 +391,7 @@ pub fn band_offset(spot: I80F48, anchor: I80F48, band: I80F48) -> Result<Option<
 
 /// What one leg of a compact book is.
 #[derive(Clone, Copy, Debug)]
-pub enum CompactKind<'a> {
+pub enum CompactKind {
     /// Spot collateral: value `q S`, P&L `q S f R`.
     Spot { quantity: I80F48 },
     /// A future: value 0 (its P&L against entry is the caller's), P&L `q S f R`.
@@ -339,7 +402,8 @@ pub enum CompactKind<'a> {
         contracts: i64,
         /// Units of the underlying per contract (for the short option floor).
         contract_size: I80F48,
-        array: &'a OptionArray,
+        /// Which array: passed back to the caller's lookup (see [`compact_report`]).
+        instrument: u8,
         /// [`band_offset`] of the current spot.
         offset: i64,
         /// Seconds since the array was built (>= 0, within its window).
@@ -349,10 +413,10 @@ pub enum CompactKind<'a> {
 
 /// One leg of a compact book.
 #[derive(Clone, Copy, Debug)]
-pub struct CompactLeg<'a> {
+pub struct CompactLeg {
     /// Index into the `underlyings` slice.
     pub underlying: usize,
-    pub kind: CompactKind<'a>,
+    pub kind: CompactKind,
 }
 
 /// Per-underlying sums, atoms (P&L, value) or scale 2^32 (Greeks) or I80F48 (linear exposure).
@@ -403,9 +467,13 @@ fn q32_ceil(x: I80F48) -> i128 {
     -((-x.to_bits()) >> 16)
 }
 
-/// `x y / 2^32` rounded up, `y >= 0`.
+/// `x y / 2^32` rounded up, `0 <= y < 2^40`.
 fn mul_q32_ceil(x: i128, y: i128) -> Result<i128, RiskError> {
-    let p = x.checked_mul(y).ok_or(RiskError::Overflow)?;
+    // |x| < 2^86 keeps |x y| < 2^126: one wrapping multiply instead of a checked one.
+    if x.abs() >= 1i128 << 86 || !(0..1i128 << 40).contains(&y) {
+        return Err(RiskError::Overflow);
+    }
+    let p = x.wrapping_mul(y);
     Ok(-((-p) >> 32))
 }
 
@@ -453,57 +521,68 @@ fn add_option(
     // Slack of one value bound, per contract: tolerance + theta x age.
     let slack = u64::try_from(array.theta)
         .ok()
-        .and_then(|t| t.checked_mul(age))
+        .and_then(|t| product_below(t, age, MAX_PRODUCT))
         .and_then(|t| t.checked_add(u64::try_from(array.tolerance).ok()?))
         .ok_or(RiskError::Overflow)?;
     // |q| x (2 magnitude + 2 slack) bounds every product below: check it once.
     let reach = u64::try_from(array.magnitude)
         .ok()
         .and_then(|m| m.checked_add(slack))
-        .and_then(|m| m.checked_mul(2))
+        .and_then(|m| m.checked_add(m))
         .ok_or(RiskError::Overflow)?;
-    if u128::from(size) * u128::from(reach) >= MAX_PRODUCT {
-        return Err(RiskError::Overflow);
-    }
+    product_below(size, reach, MAX_PRODUCT).ok_or(RiskError::Overflow)?;
     let slack = slack as i64; // < 2^62 by the check above
     let long = contracts > 0;
-    // Bound of the value at point p: long positions take the lower bound at the scenario and
-    // the upper bound now; shorts the reverse. `d x u` fits i64: |d| < 2^38, |u| <= 2^24.
-    let bound = |p: usize, lower: bool| -> i64 {
-        let a = (array.down[p] * offset) >> OFFSET_BITS;
-        let b = (array.up[p] * offset) >> OFFSET_BITS;
-        array.center[p] + if lower { a.min(b) } else { a.max(b) }
+    // Bounds (module docs): with `down` = min(dL, dR) and `up` = max(dL, dR) (the builder
+    // stores them sorted), the upper bound is `center + up u` for u >= 0 and `center + down u`
+    // for u < 0, the lower bound the other one. Long positions take the lower bound at each
+    // scenario and the upper bound now; shorts the reverse.
+    let (scenario_slopes, now_slopes) = if long == (offset >= 0) {
+        (&array.down, &array.up)
+    } else {
+        (&array.up, &array.down)
     };
-    let now = bound(NOW, !long);
+    // Plain 64-bit arithmetic, exact: the builder keeps |d| < 2^38 and |center| < 2^56, and
+    // |u| <= 2^24, so |d u| < 2^62 and the bound < 2^57; arrays are written only by
+    // `build_into`.
+    let at = |slopes: &[i64; POINTS], p: usize| -> i64 {
+        array.center[p].wrapping_add(slopes[p].wrapping_mul(offset) >> OFFSET_BITS)
+    };
+    let now = at(now_slopes, NOW);
     // P&L per point: q (bound_s - bound_now), within 2 |q| slack above the true P&L's lower
-    // bound (the slack goes to the tolerance, as in `report`).
-    let own_slack = 2 * i128::from(size) * i128::from(slack);
+    // bound (the slack goes to the tolerance, as in `report`). |contracts| x 2 (magnitude +
+    // slack) < 2^62 (checked above): each product is exact in 64 bits.
+    let own_slack = i128::from((size as i64).wrapping_mul(slack)).wrapping_shl(1);
     sums.tolerance += own_slack;
-    let mut own = [0i128; RANGE_POINTS];
+    let (mut worst_full, mut worst_extreme) = (i64::MIN, i64::MIN);
     for p in 0..2 * RANGE_POINTS {
-        let per_contract = bound(1 + p, long) - now;
-        let pnl = i128::from(contracts * per_contract);
-        sums.pnl[p] += pnl;
-        if p < RANGE_POINTS {
-            own[p] = pnl;
+        let pnl = contracts.wrapping_mul(at(scenario_slopes, 1 + p).wrapping_sub(now));
+        sums.pnl[p] = plus(sums.pnl[p], i128::from(pnl));
+        if p < SCENARIOS - 2 {
+            worst_full = worst_full.max(pnl.wrapping_neg());
+        } else if p < RANGE_POINTS {
+            worst_extreme = worst_extreme.max(pnl.wrapping_neg());
         }
     }
-    // Value for equity: the other bound now (lower for a long, upper for a short), less one
-    // slack.
-    let value_now = bound(NOW, long);
-    sums.option_value += i128::from(contracts * value_now) - i128::from(size) * i128::from(slack);
-    sums.delta += i128::from(contracts) * i128::from(array.delta);
-    sums.gamma += i128::from(contracts) * i128::from(array.gamma);
-    sums.vega += i128::from(contracts) * i128::from(array.vega);
+    // Value for equity: the lower bound now for a long, the upper for a short, less one slack.
+    let value_now = at(scenario_slopes, NOW);
+    sums.option_value += i128::from(contracts.wrapping_mul(value_now))
+        - i128::from((size as i64).wrapping_mul(slack));
+    // Greeks: |Greek| per contract x 2^-32 is far below magnitude x 2^-20, so |contracts x
+    // Greek| < 2^94: wrapping 128-bit multiplies are exact.
+    sums.delta += i128::from(contracts).wrapping_mul(i128::from(array.delta));
+    sums.gamma += i128::from(contracts).wrapping_mul(i128::from(array.gamma));
+    sums.vega += i128::from(contracts).wrapping_mul(i128::from(array.vega));
     let floor = if long {
         0
     } else {
-        i128::from(size)
-            .checked_mul(floor_per_contract)
-            .ok_or(RiskError::Overflow)?
+        let per_contract = u64::try_from(floor_per_contract).map_err(|_| RiskError::Overflow)?;
+        i128::from(product_below(size, per_contract, MAX_PRODUCT).ok_or(RiskError::Overflow)?)
     };
     sums.floor += floor;
-    let (own_loss, _) = scanning_loss(constants, &own)?;
+    // The position alone: max(0, worst full-weight loss, φ x worst extreme loss) + slack.
+    let weighted = mul_q32_ceil(i128::from(worst_extreme), constants.phi)?;
+    let own_loss = i128::from(worst_full).max(weighted).max(0);
     sums.isolated += (own_loss + own_slack).max(floor);
     Ok(())
 }
@@ -517,7 +596,7 @@ fn scanning_loss(
     let mut full = (i128::MIN, 0);
     let mut extreme = (i128::MIN, 0);
     for (p, &(_, is_extreme)) in POINT_THIRDS.iter().enumerate() {
-        let loss = -pnl[p];
+        let loss = pnl[p].wrapping_neg();
         let worst = if is_extreme { &mut extreme } else { &mut full };
         if loss > worst.0 {
             *worst = (loss, p);
@@ -547,10 +626,10 @@ struct Side {
 
 /// `9 x / k²` rounded up, for `k` in thirds, |k| in 1..=3.
 fn per_square(x: i128, k: i128) -> Result<i128, RiskError> {
-    let nine = x.checked_mul(9).ok_or(RiskError::Overflow)?;
-    Ok(match k.abs() {
+    let nine = small_mul(x, 9)?;
+    Ok(match k.unsigned_abs() {
         1 => nine,
-        2 => (nine + 3) >> 2,
+        2 => plus(nine, 3) >> 2,
         _ => x,
     })
 }
@@ -570,24 +649,24 @@ fn side(
     let extreme_third = floor_atoms(mul(from_atoms(third)?, params.extreme_multiple)?);
     let mut remainder = [0i128; 7];
     for i in 0..7 {
-        let worst_vol = (-pnl[2 * i]).max(-pnl[2 * i + 1]);
-        remainder[i] = worst_vol + third * (i as i128 - 3);
+        let worst_vol = pnl[2 * i].wrapping_neg().max(pnl[2 * i + 1].wrapping_neg());
+        remainder[i] = plus(worst_vol, small_mul(third, i as i128 - 3)?);
     }
     let base = remainder[3].max(0);
     let mut curvature = 0i128;
     for i in [0usize, 1, 2, 4, 5, 6] {
-        curvature = curvature.max(per_square(remainder[i] - base, i as i128 - 3)?);
+        curvature = curvature.max(per_square(remainder[i].wrapping_sub(base), i as i128 - 3)?);
     }
     let mut curvature_extreme = 0i128;
     for p in SCENARIOS - 2..RANGE_POINTS {
         let thirds = POINT_THIRDS[p].0;
-        curvature_extreme =
-            curvature_extreme.max(per_square(-pnl[p] + extreme_third * thirds, thirds)?);
+        let fit = plus(pnl[p].wrapping_neg(), small_mul(extreme_third, thirds)?);
+        curvature_extreme = curvature_extreme.max(per_square(fit, thirds)?);
     }
     Ok(Side {
         loss: loss + tolerance,
         tolerance,
-        linear: third * 3,
+        linear: small_mul(third, 3)?,
         base,
         curvature,
         curvature_extreme,
@@ -595,14 +674,33 @@ fn side(
     })
 }
 
+/// `floor(sqrt(x))` in 64 bits (Newton from above; native 64-bit division).
+fn isqrt_u64(x: u64) -> u64 {
+    if x < 2 {
+        return x;
+    }
+    let bits = 64 - x.leading_zeros();
+    let mut y = 1u64 << bits.div_ceil(2);
+    loop {
+        let next = (y + x / y) >> 1;
+        if next >= y {
+            return y;
+        }
+        y = next;
+    }
+}
+
 /// `ceil(sqrt(x))` for `x >= 0`.
 fn isqrt_ceil(x: u128) -> u128 {
     if x < 2 {
         return x;
     }
-    // Newton from above: start at a power of two >= sqrt(x).
+    // A start above sqrt(x) from the 64-bit root of x's top bits, then Newton from above in
+    // 128 bits (one or two steps).
     let bits = 128 - x.leading_zeros();
-    let mut y = 1u128 << bits.div_ceil(2);
+    let shift = bits.saturating_sub(62).div_ceil(2);
+    let top = u64::try_from(x >> (2 * shift)).unwrap_or(u64::MAX);
+    let mut y = (u128::from(isqrt_u64(top)) + 1) << shift;
     loop {
         let next = (y + x / y) >> 1;
         if next >= y {
@@ -644,9 +742,11 @@ fn portfolio_loss(
         sum_ae += s.curvature_extreme;
         max_ae = max_ae.max(s.curvature_extreme);
         largest = largest.max(s.linear.abs());
-        let row: i128 = (0..n)
-            .map(|v| i128::from(rho[u][v].abs() * RHO_UNIT_PER_PPM))
-            .sum();
+        // |ρ| <= 1e6 ppm (validated on write): x 1024 < 2^30, eight of them < 2^33.
+        let row: i64 = (0..n)
+            .map(|v| rho[u][v].wrapping_abs().wrapping_mul(RHO_UNIT_PER_PPM))
+            .fold(0, i64::wrapping_add);
+        let row = i128::from(row);
         g_ppm = g_ppm.max(row + i128::from(TAU));
     }
     let one = i128::from(RHO_ONE);
@@ -667,12 +767,14 @@ fn portfolio_loss(
     }
     let mut form = 0i128;
     for u in 0..n {
+        // |M_uv| < 2^30 and |c_v| < 2^29: each product < 2^59, eight < 2^62; exact in
+        // wrapping 64-bit arithmetic.
         let mut y = 0i64;
         for v in 0..n {
-            let m = rho[u][v] * RHO_UNIT_PER_PPM + if u == v { TAU } else { 0 };
-            y += m * c[v];
+            let m = rho[u][v].wrapping_mul(RHO_UNIT_PER_PPM) + if u == v { TAU } else { 0 };
+            y = y.wrapping_add(m.wrapping_mul(c[v]));
         }
-        form += i128::from(c[u]) * i128::from(y);
+        form = form.wrapping_add(i128::from(c[u]).wrapping_mul(i128::from(y)));
     }
     // c'Mc >= 0 (M positive definite), in units of RHO_ONE.
     let form = u128::try_from(form.max(0)).map_err(|_| RiskError::Overflow)?;
@@ -695,14 +797,41 @@ fn portfolio_loss(
 
 /// The margin report of a book given as compact legs: the same figures as [`crate::report`],
 /// each never below it (see the module docs). `underlyings[u].spot` is the current spot;
-/// `rho` holds the correlation rows in ppm (a matrix that passed [`crate::Correlation::new`]).
-#[inline(never)]
-pub fn compact_report(
+/// `rho` holds the correlation rows in ppm (a matrix that passed [`crate::Correlation::new`]);
+/// `arrays(u, instrument)` returns the cached array of an option leg (legs carry no
+/// references, so a caller can keep one buffer of them across evaluations).
+pub fn compact_report<'a>(
     params: &Params,
     underlyings: &[Underlying],
     rho: &CorrelationPpm,
-    legs: &[CompactLeg<'_>],
+    legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
 ) -> Result<Report, RiskError> {
+    let mut report = Report::default();
+    compact_report_into(params, underlyings, rho, legs, arrays, &mut report)?;
+    Ok(report)
+}
+
+/// Every underlying's sides, floor and isolated requirement.
+#[derive(Clone, Copy, Default)]
+struct AllSides {
+    maintenance: [Side; MAX_UNDERLYINGS],
+    initial: [Side; MAX_UNDERLYINGS],
+    floors: [i128; MAX_UNDERLYINGS],
+    isolated: i128,
+}
+
+/// [`compact_report`] writing into `report` (on SBF the caller keeps the ~1 KiB report off
+/// this frame: every frame is 4 KiB).
+#[inline(never)]
+pub fn compact_report_into<'a>(
+    params: &Params,
+    underlyings: &[Underlying],
+    rho: &CorrelationPpm,
+    legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
+    report: &mut Report,
+) -> Result<(), RiskError> {
     let n = underlyings.len();
     if n > MAX_UNDERLYINGS {
         return Err(RiskError::TooManyUnderlyings);
@@ -717,66 +846,91 @@ pub fn compact_report(
             mul(params.extreme_fraction, params.extreme_multiple)?.max(I80F48::ONE),
         ),
     };
-    let mut report = Report {
+    *report = Report {
         n,
         ..Report::default()
     };
-    let mut maintenance = [Side::default(); MAX_UNDERLYINGS];
-    let mut initial = [Side::default(); MAX_UNDERLYINGS];
-    let mut floors = [0i128; MAX_UNDERLYINGS];
-    let mut isolated = 0i128;
+    let mut sides = AllSides::default();
     for (u, underlying) in underlyings.iter().enumerate() {
-        let (sums, mm, im) = underlying_sides(params, &constants, underlying, u, legs)?;
-        maintenance[u] = mm;
-        initial[u] = im;
-        floors[u] = sums.floor;
-        isolated += sums.isolated;
-        let value = add(
-            from_atoms(sums.option_value)?,
-            mul(sums.spot, underlying.spot)?,
+        finish_underlying(
+            params, &constants, underlying, u, legs, arrays, &mut sides, report,
         )?;
-        let greek = |x: i128| -> Result<I80F48, RiskError> {
-            x.checked_mul(1i128 << GREEK_SHIFT)
-                .map(I80F48::from_bits)
-                .ok_or(RiskError::Overflow)
-        };
-        report.underlyings[u] = UnderlyingReport {
-            value,
-            delta: add(greek(sums.delta)?, sums.linear)?,
-            gamma: greek(sums.gamma)?,
-            vega: greek(sums.vega)?,
-            scanning_loss: from_atoms(mm.loss)?,
-            worst: scenario(params, underlying, mm.worst),
-            short_option_floor: from_atoms(sums.floor)?,
-        };
-        report.value = add(report.value, value)?;
     }
-    let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
-    let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
-    let mut netted = 0i128;
-    let mut floor_sum = 0i128;
-    for u in 0..n {
-        netted += maintenance[u].loss.max(floors[u]);
-        floor_sum += floors[u];
-    }
-    let netted = netted.min(isolated);
-    let portfolio = p.max(floor_sum).min(netted);
-    report.isolated_margin = from_atoms(isolated)?;
-    report.netted_margin = from_atoms(netted)?;
-    report.portfolio_margin = from_atoms(portfolio)?;
-    report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
-    report.initial_margin = from_atoms(p_initial.max(floor_sum).max(portfolio))?;
-    Ok(report)
+    combine(&constants, rho, n, &sides, report)
 }
 
-/// Sums one underlying's legs and fits both ranges' sides.
+/// Sums underlying `u`'s legs, fits its sides and writes its part of the report.
 #[inline(never)]
-fn underlying_sides(
+#[allow(clippy::too_many_arguments)]
+fn finish_underlying<'a>(
     params: &Params,
     constants: &Constants,
     underlying: &Underlying,
     u: usize,
-    legs: &[CompactLeg<'_>],
+    legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
+    sides: &mut AllSides,
+    report: &mut Report,
+) -> Result<(), RiskError> {
+    let (sums, mm, im) = underlying_sides(params, constants, underlying, u, legs, arrays)?;
+    sides.maintenance[u] = mm;
+    sides.initial[u] = im;
+    sides.floors[u] = sums.floor;
+    sides.isolated += sums.isolated;
+    let value = add(
+        from_atoms(sums.option_value)?,
+        mul(sums.spot, underlying.spot)?,
+    )?;
+    let greek = |x: i128| shift_left(x, GREEK_SHIFT).map(I80F48::from_bits);
+    report.underlyings[u] = UnderlyingReport {
+        value,
+        delta: add(greek(sums.delta)?, sums.linear)?,
+        gamma: greek(sums.gamma)?,
+        vega: greek(sums.vega)?,
+        scanning_loss: from_atoms(mm.loss)?,
+        worst: scenario(params, underlying, mm.worst),
+        short_option_floor: from_atoms(sums.floor)?,
+    };
+    report.value = add(report.value, value)?;
+    Ok(())
+}
+
+/// The portfolio bound at both ranges, floors, and the requirements.
+#[inline(never)]
+fn combine(
+    constants: &Constants,
+    rho: &CorrelationPpm,
+    n: usize,
+    sides: &AllSides,
+    report: &mut Report,
+) -> Result<(), RiskError> {
+    let p = portfolio_loss(constants, rho, &sides.maintenance[..n])?;
+    let p_initial = portfolio_loss(constants, rho, &sides.initial[..n])?;
+    let mut netted = 0i128;
+    let mut floor_sum = 0i128;
+    for u in 0..n {
+        netted += sides.maintenance[u].loss.max(sides.floors[u]);
+        floor_sum += sides.floors[u];
+    }
+    let netted = netted.min(sides.isolated);
+    let portfolio = p.max(floor_sum).min(netted);
+    report.isolated_margin = from_atoms(sides.isolated)?;
+    report.netted_margin = from_atoms(netted)?;
+    report.portfolio_margin = from_atoms(portfolio)?;
+    report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
+    report.initial_margin = from_atoms(p_initial.max(floor_sum).max(portfolio))?;
+    Ok(())
+}
+
+/// Sums one underlying's legs and fits both ranges' sides.
+#[inline(never)]
+fn underlying_sides<'a>(
+    params: &Params,
+    constants: &Constants,
+    underlying: &Underlying,
+    u: usize,
+    legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
 ) -> Result<(Sums, Side, Side), RiskError> {
     let mut sums = Sums::default();
     let spot = underlying.spot;
@@ -796,10 +950,11 @@ fn underlying_sides(
             CompactKind::Option {
                 contracts,
                 contract_size,
-                array,
+                instrument,
                 offset,
                 age,
             } => {
+                let array = arrays(u, instrument).ok_or(RiskError::Domain)?;
                 let floor = ceil_atoms(mul(floor_per_unit, contract_size)?);
                 add_option(&mut sums, constants, contracts, array, offset, age, floor)?;
             }
@@ -818,22 +973,28 @@ fn underlying_sides(
     {
         let move_full = mul(mul(sums.linear, spot)?, range)?;
         let move_extreme = mul(move_full, params.extreme_multiple)?;
-        let thirds_of = |x: I80F48| {
-            (
-                floor_atoms(x).div_euclid(3),
-                -((-ceil_atoms(x)).div_euclid(3)),
-            )
+        let thirds_of = |x: I80F48| (div3_floor(floor_atoms(x)), -div3_floor(-ceil_atoms(x)));
+        // In 64 bits (a linear move beyond 2^60 atoms, 1e12 USD, is refused as overflow): the
+        // steps times |thirds| <= 3 stay below 2^62.
+        let narrow = |x: i128| {
+            i64::try_from(x)
+                .ok()
+                .filter(|v| v.unsigned_abs() < 1 << 60)
+                .ok_or(RiskError::Overflow)
         };
         let (full_low, full_high) = thirds_of(move_full);
         let (extreme_low, extreme_high) = thirds_of(move_extreme);
+        let steps = [
+            (narrow(full_low)?, narrow(full_high)?),
+            (narrow(extreme_low)?, narrow(extreme_high)?),
+        ];
         for (p, &(thirds, is_extreme)) in POINT_THIRDS.iter().enumerate() {
-            let (low, high) = if is_extreme {
-                (extreme_low, extreme_high)
-            } else {
-                (full_low, full_high)
-            };
+            let (low, high) = steps[usize::from(is_extreme)];
             let step = if thirds > 0 { low } else { high };
-            sums.pnl[r * RANGE_POINTS + p] += step * thirds;
+            // `thirds` is in -3..=3.
+            let linear = step.wrapping_mul(thirds as i64);
+            let entry = &mut sums.pnl[r * RANGE_POINTS + p];
+            *entry = plus(*entry, i128::from(linear));
         }
         if r == 0 {
             // Each linear leg alone: |q| S R max(1, φE), summed over legs.
@@ -844,11 +1005,7 @@ fn underlying_sides(
     // The slope c = Δ S R of the fit: any value is valid (the fit is exact for it); the net
     // delta makes it tight.
     let delta = add(
-        I80F48::from_bits(
-            sums.delta
-                .checked_mul(1i128 << GREEK_SHIFT)
-                .ok_or(RiskError::Overflow)?,
-        ),
+        I80F48::from_bits(shift_left(sums.delta, GREEK_SHIFT)?),
         sums.linear,
     )?;
     let mut out = [Side::default(); 2];
@@ -856,7 +1013,7 @@ fn underlying_sides(
         .into_iter()
         .enumerate()
     {
-        let third = floor_atoms(mul(mul(delta, spot)?, range)?) / 3;
+        let third = div3_floor(floor_atoms(mul(mul(delta, spot)?, range)?));
         let pnl: &[i128; RANGE_POINTS] = sums.pnl[r * RANGE_POINTS..(r + 1) * RANGE_POINTS]
             .try_into()
             .map_err(|_| RiskError::Overflow)?;

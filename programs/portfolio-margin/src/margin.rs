@@ -13,6 +13,8 @@
 //! underlyings as they are before the instruction, plus the traded or liquidated one;
 //! `withdraw` uses the account as it is after the withdrawal.
 
+use core::cell::RefCell;
+
 use anchor_lang::prelude::*;
 use risk::compact::{CompactKind, CompactLeg, CorrelationPpm};
 use risk::I80F48;
@@ -50,6 +52,11 @@ pub struct MarketSet {
     pub instruments: Vec<Instrument>,
     /// `registry[local]` = (offset in `instruments`, instrument count) of `markets[local]`.
     pub registry: [(u16, u8); MAX_UNDERLYINGS],
+    /// The markets' engine parameters, in `markets` order.
+    params: Vec<risk::Underlying>,
+    /// One buffer of legs reused by every `evaluate` (the SBF heap is a 32 KiB bump
+    /// allocator: nothing is freed within an instruction).
+    legs: RefCell<Vec<CompactLeg>>,
 }
 
 /// The result of a margin check, in USD (`I80F48`) and in quote native units.
@@ -105,7 +112,7 @@ impl MarketSet {
         );
         let mut markets = Vec::with_capacity(needed);
         let mut local = [u8::MAX; MAX_UNDERLYINGS];
-        let mut instruments = Vec::with_capacity(needed * MAX_INSTRUMENTS);
+        let mut instruments = Vec::with_capacity(listed_instruments(remaining, needed));
         let mut registry = [(0u16, 0u8); MAX_UNDERLYINGS];
         let mut rows: Vec<[i64; MAX_UNDERLYINGS]> = Vec::with_capacity(needed);
         let mut cursor = remaining.iter();
@@ -161,12 +168,15 @@ impl MarketSet {
             instruments.extend_from_slice(&underlying.instruments[..count]);
         }
         let correlation = correlation_of(&markets, &rows);
+        let params = markets.iter().map(|m| m.params).collect();
         Ok(MarketSet {
             markets,
             local,
             correlation,
             instruments,
             registry,
+            params,
+            legs: RefCell::new(Vec::with_capacity(MAX_POSITIONS + MAX_COLLATERAL_ASSETS)),
         })
     }
 
@@ -214,9 +224,10 @@ impl MarketSet {
         )?;
         let mut equity = quote;
         let mut initial_equity = quote;
-        // The loaded underlyings' account data, borrowed for the whole evaluation: option legs
-        // point into their cached arrays.
-        let mut data = Vec::with_capacity(self.markets.len());
+        // The loaded underlyings' account data, borrowed for the whole evaluation: the engine
+        // reads option legs' cached arrays in place.
+        let mut data: [Option<core::cell::Ref<&mut [u8]>>; MAX_UNDERLYINGS] =
+            core::array::from_fn(|_| None);
         for (local, market) in self.markets.iter().enumerate() {
             let info = remaining
                 .get(2 * local)
@@ -226,11 +237,10 @@ impl MarketSet {
                 exchange.underlyings[usize::from(market.index)],
                 MarginError::WrongRemainingAccount
             );
-            data.push(info.try_borrow_data()?);
+            data[local] = Some(info.try_borrow_data()?);
         }
-        let held = account.positions.iter().filter(|p| p.is_active()).count()
-            + account.balances.iter().skip(1).filter(|b| **b != 0).count();
-        let mut legs: Vec<CompactLeg> = Vec::with_capacity(held);
+        let mut legs = self.legs.borrow_mut();
+        legs.clear();
         let mut spot_value = I80F48::ZERO;
 
         // Spot collateral: a delta position in its underlying, valued after its haircut.
@@ -291,6 +301,7 @@ impl MarketSet {
                 instrument_kind::CALL | instrument_kind::PUT => {
                     let data = data
                         .get(local)
+                        .and_then(Option::as_ref)
                         .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
                     let cached = cached_array(data, usize::from(position.instrument))?;
                     let age = fresh_age(cached, market, &exchange.params, now)?;
@@ -309,7 +320,7 @@ impl MarketSet {
                     CompactKind::Option {
                         contracts: position.quantity,
                         contract_size,
-                        array: &cached.array,
+                        instrument: position.instrument,
                         offset,
                         age,
                     }
@@ -322,8 +333,15 @@ impl MarketSet {
             });
         }
 
-        let underlyings: Vec<risk::Underlying> = self.markets.iter().map(|m| m.params).collect();
-        let report = run_report(&params, &underlyings, &self.correlation, &legs)?;
+        // Arrays were checked fresh above; the engine looks them up by (local underlying,
+        // instrument).
+        let arrays = |local: usize, instrument: u8| {
+            let data = data.get(local)?.as_ref()?;
+            cached_array(data, usize::from(instrument))
+                .ok()
+                .map(|cached| &cached.array)
+        };
+        let report = run_report(&params, &self.params, &self.correlation, &legs, &arrays)?;
         // The engine's per-underlying value holds spot at q*S and options at their
         // conservative value; futures are 0 there (their P&L is added above). Spot is already
         // in equity after haircut, so only the option values are added here.
@@ -423,16 +441,34 @@ pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
 
 /// The engine in its own frame, its report moved to the heap (SBF frames are 4 KiB).
 #[inline(never)]
-fn run_report(
+fn run_report<'a>(
     params: &risk::Params,
     underlyings: &[risk::Underlying],
     correlation: &CorrelationPpm,
     legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a risk::compact::OptionArray>,
 ) -> Result<Box<risk::Report>> {
-    Ok(Box::new(
-        risk::compact::compact_report(params, underlyings, correlation, legs)
-            .map_err(MarginError::from)?,
-    ))
+    let mut report = Box::<risk::Report>::default();
+    risk::compact::compact_report_into(params, underlyings, correlation, legs, arrays, &mut report)
+        .map_err(MarginError::from)?;
+    Ok(report)
+}
+
+/// Instruments listed on the first `needed` underlyings of `remaining` (read from their
+/// registries' counts; only sizes the copy, `load` validates every account).
+fn listed_instruments(remaining: &[AccountInfo], needed: usize) -> usize {
+    const COUNT_OFFSET: usize = 8 + core::mem::offset_of!(Underlying, instrument_count);
+    remaining
+        .iter()
+        .step_by(2)
+        .take(needed)
+        .map(|info| {
+            info.try_borrow_data()
+                .ok()
+                .and_then(|data| data.get(COUNT_OFFSET).copied())
+                .map_or(0, |count| usize::from(count).min(MAX_INSTRUMENTS))
+        })
+        .sum()
 }
 
 /// The correlation rows of the loaded underlyings, `expo = -6`, in `markets` order. Every stored
