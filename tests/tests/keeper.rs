@@ -551,6 +551,88 @@ async fn keeper_reports_equal_the_programs() {
     }
 }
 
+#[tokio::test]
+async fn keeper_refreshes_stale_risk_arrays_before_any_margin_check() {
+    // An option book whose cached risk arrays go stale when the price leaves their 2% band:
+    // every margin check on it is refused with StaleRiskArray until a keeper rebuilds them.
+    let mut env = Env::new().await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
+    let (maker, maker_account) = env.funded_account(1_000_000).await;
+    let now = env.now().await;
+    let call = env
+        .list(
+            SOL,
+            ListInstrumentArgs {
+                kind: instrument_kind::CALL,
+                strike: 150_000_000,
+                expiry: now + 30 * DAY,
+                contract_size: 1_000_000,
+            },
+        )
+        .await;
+    let premium = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, 30 * DAY);
+    let (trader, account) = env.funded_account(10_000).await;
+    env.trade(
+        &trader,
+        &account,
+        &maker,
+        &maker_account,
+        0,
+        call,
+        5,
+        premium,
+    )
+    .await
+    .unwrap();
+    // 3% up, arrays untouched: outside the band.
+    env.set_price_only(SOL, 154_50000000).await;
+    let refused = env.margin_report(&account).await.map(|_| ());
+    assert_error(refused, MarginError::StaleRiskArray);
+
+    let (keeper_trader, keeper_account) = env.funded_account(10_000).await;
+    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
+    banks.watch([maker_account, account, keeper_account]);
+    let mut keeper = Keeper::new(
+        banks,
+        keeper_trader.keypair.insecure_clone(),
+        KeeperConfig::new(env.exchange, keeper_account),
+    );
+    let summary = keeper.tick().await.unwrap();
+    let refreshes: Vec<_> = summary
+        .records
+        .iter()
+        .filter(|r| matches!(r.action, Action::RefreshRiskArray { .. }))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{:?}", summary.records);
+    assert_eq!(
+        refreshes[0].action,
+        Action::RefreshRiskArray {
+            underlying: 0,
+            instrument: call
+        }
+    );
+    assert!(refreshes[0].outcome.is_sent(), "{:?}", refreshes[0].outcome);
+    assert!(
+        refreshes[0].reason.contains("left the band"),
+        "{}",
+        refreshes[0].reason
+    );
+    let cached = env
+        .account(&env.underlyings[SOL].key.clone())
+        .await
+        .unwrap();
+    let cached = *cached_array(&cached.data, usize::from(call)).unwrap();
+    assert_eq!(cached.spot, 154_500_000);
+    // The check works again, and a fresh array is left alone on the next tick.
+    env.margin_report(&account).await.unwrap();
+    let summary = keeper.tick().await.unwrap();
+    assert!(!summary
+        .records
+        .iter()
+        .any(|r| matches!(r.action, Action::RefreshRiskArray { .. })));
+}
+
 /// A JSON-RPC endpoint over the in-process runtime: the methods the keeper's `RpcCluster` calls,
 /// answered from a `BanksClient` with the encodings of a Solana RPC node (base64 account data and
 /// transactions, base58 keys and `memcmp` bytes, `dataSize` filters, signature statuses).

@@ -54,6 +54,26 @@ pub fn update_volatility(snapshot: &Snapshot, underlying: usize) -> Option<Instr
     ))
 }
 
+/// `refresh_risk_array` of one option instrument (about 700,000 CU: the keeper's compute limit
+/// must allow it).
+pub fn refresh_risk_array(
+    snapshot: &Snapshot,
+    underlying: usize,
+    instrument: u8,
+) -> Option<Instruction> {
+    let u = snapshot.underlyings.get(underlying)?;
+    Some(program_ix(
+        snapshot.program_id,
+        portfolio_margin::accounts::RefreshRiskArray {
+            exchange: snapshot.exchange_key,
+            underlying: u.key,
+            oracle: u.state.oracle,
+        },
+        portfolio_margin::instruction::RefreshRiskArray { instrument },
+        vec![],
+    ))
+}
+
 pub fn settle_instrument(
     snapshot: &Snapshot,
     underlying: usize,

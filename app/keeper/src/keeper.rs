@@ -66,7 +66,9 @@ impl KeeperConfig {
             program_id: portfolio_margin::ID,
             exchange,
             liquidator,
-            compute_unit_limit: 400_000,
+            // A risk-array refresh takes ~700,000 CU, a liquidation of the largest account
+            // ~720,000: the transaction maximum.
+            compute_unit_limit: 1_400_000,
             max_steps_per_account: 1,
             retry: RetryPolicy::default(),
         }
@@ -78,6 +80,10 @@ impl KeeperConfig {
 pub enum Action {
     UpdateVolatility {
         underlying: u8,
+    },
+    RefreshRiskArray {
+        underlying: u8,
+        instrument: u8,
     },
     SettleInstrument {
         underlying: u8,
@@ -256,6 +262,11 @@ impl<C: Cluster> Keeper<C> {
         if changed {
             snapshot = self.snapshot().await?;
         }
+        // After the volatility crank (a new pricing volatility makes every array stale) and
+        // before any margin check.
+        if self.refresh_risk_arrays(&snapshot).await? {
+            snapshot = self.snapshot().await?;
+        }
         if self.settle_positions(&snapshot).await? {
             snapshot = self.snapshot().await?;
         }
@@ -319,6 +330,64 @@ impl<C: Cluster> Keeper<C> {
                 .execute(snapshot, action, reason, vec![instruction])
                 .await?
                 .is_sent();
+        }
+        Ok(sent)
+    }
+
+    /// `refresh_risk_array` for every active option whose cached array the margin check would
+    /// refuse (`StaleRiskArray`): never built, built at another pricing volatility or
+    /// parameters, too old, or the oracle price outside its band. Returns whether anything was
+    /// sent.
+    async fn refresh_risk_arrays(&mut self, snapshot: &Snapshot) -> Result<bool, KeeperError> {
+        if snapshot.exchange.is_paused(pause::CRANK) {
+            return Ok(false);
+        }
+        let mut sent = false;
+        for (u, underlying) in snapshot.underlyings.iter().enumerate() {
+            let state = &underlying.state;
+            let count = usize::from(state.instrument_count).min(MAX_INSTRUMENTS);
+            let options: Vec<u8> = (0..count)
+                .filter(|&i| {
+                    let listed = &state.instruments[i];
+                    listed.kind != instrument_kind::FUTURE
+                        && listed.status == instrument_status::ACTIVE
+                })
+                .filter_map(|i| u8::try_from(i).ok())
+                .collect();
+            if options.is_empty() {
+                continue;
+            }
+            let name = underlying.name();
+            let mask = 1u8.checked_shl(u32::try_from(u).unwrap_or(8)).unwrap_or(0);
+            let markets = match snapshot.markets(mask, ActionClass::Risk) {
+                Ok(markets) => markets,
+                Err(e) => {
+                    self.log(&format!(
+                        "risk arrays {name}: not now, the oracle fails the risk limits: {e}"
+                    ));
+                    continue;
+                }
+            };
+            let Ok(market) = markets.market(state.index) else {
+                continue;
+            };
+            for instrument in options {
+                let Some(reason) = stale_reason(snapshot, underlying, market, instrument) else {
+                    continue;
+                };
+                let Some(ix) = instructions::refresh_risk_array(snapshot, u, instrument) else {
+                    continue;
+                };
+                let action = Action::RefreshRiskArray {
+                    underlying: state.index,
+                    instrument,
+                };
+                let reason = format!("{name} #{instrument}: {reason}");
+                sent |= self
+                    .execute(snapshot, action, reason, vec![ix])
+                    .await?
+                    .is_sent();
+            }
         }
         Ok(sent)
     }
@@ -631,6 +700,7 @@ impl<C: Cluster> Keeper<C> {
         }
         let verb = match &action {
             Action::UpdateVolatility { .. } => "crank",
+            Action::RefreshRiskArray { .. } => "risk array",
             Action::SettleInstrument { .. } => "settle instrument",
             Action::SettlePositions { .. } => "settle positions",
             Action::Liquidate { .. } => "liquidate",
@@ -694,4 +764,48 @@ fn describe_target(snapshot: &Snapshot, target: LiquidationTarget) -> String {
         }
         LiquidationTarget::Slice => "ppm of every position and collateral balance".to_string(),
     }
+}
+
+/// Why option `instrument`'s cached array would be refused by the margin check now, or `None`
+/// when it is fresh (the program's own `fresh_age` and band rule).
+fn stale_reason(
+    snapshot: &Snapshot,
+    underlying: &crate::snapshot::UnderlyingState,
+    market: &portfolio_margin::margin::Market,
+    instrument: u8,
+) -> Option<String> {
+    let Ok(cached) = cached_array(&underlying.raw.data, usize::from(instrument)) else {
+        return Some("no array yet".into());
+    };
+    if cached.spot == 0 {
+        return Some("no array yet".into());
+    }
+    if portfolio_margin::margin::fresh_age(cached, market, &snapshot.exchange.params, snapshot.now)
+        .is_err()
+    {
+        return Some(format!(
+            "built at {} (age {}s of {}s, vol {} now {})",
+            price(cached.spot),
+            snapshot.now.saturating_sub(cached.built_at),
+            cached.max_age,
+            cached.vol,
+            market.vol
+        ));
+    }
+    let inside = portfolio_margin::math::from_ppm(cached.spot)
+        .and_then(|anchor| {
+            let band = portfolio_margin::math::from_ppm(cached.band)?;
+            risk::compact::band_offset(market.params.spot, anchor, band)
+                .map_err(|e| anchor_lang::error!(portfolio_margin::error::MarginError::from(e)))
+        })
+        .ok()
+        .flatten()
+        .is_some();
+    (!inside).then(|| {
+        format!(
+            "price {} left the band around {}",
+            price(market.price.price),
+            price(cached.spot)
+        )
+    })
 }
