@@ -140,6 +140,21 @@ impl Env {
         before
     }
 
+    pub fn ix_set_underlying_params(
+        &self,
+        underlying: usize,
+        params: UnderlyingParamsArgs,
+    ) -> Instruction {
+        ix(
+            portfolio_margin::accounts::SetUnderlyingParams {
+                admin: self.admin.pubkey(),
+                exchange: self.exchange,
+                underlying: self.underlyings[underlying].key,
+            },
+            portfolio_margin::instruction::SetUnderlyingParams { params },
+        )
+    }
+
     pub fn ix_refresh_risk_array(&self, underlying: usize, instrument: u8) -> Instruction {
         let info = self.underlyings[underlying];
         ix(
