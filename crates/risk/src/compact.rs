@@ -554,15 +554,29 @@ fn add_option(
     // slack) < 2^62 (checked above): each product is exact in 64 bits.
     let own_slack = i128::from((size as i64).wrapping_mul(slack)).wrapping_shl(1);
     sums.tolerance += own_slack;
-    let (mut worst_full, mut worst_extreme) = (i64::MIN, i64::MIN);
-    for p in 0..2 * RANGE_POINTS {
-        let pnl = contracts.wrapping_mul(at(scenario_slopes, 1 + p).wrapping_sub(now));
-        sums.pnl[p] = plus(sums.pnl[p], i128::from(pnl));
-        if p < SCENARIOS - 2 {
-            worst_full = worst_full.max(pnl.wrapping_neg());
-        } else if p < RANGE_POINTS {
-            worst_extreme = worst_extreme.max(pnl.wrapping_neg());
-        }
+    // Three straight loops over zipped slices (no index checks, no per-point branches): the
+    // 14 full-weight and 6 extreme maintenance points (tracking this leg's own worst losses),
+    // then the 20 initial-margin points.
+    let scenario = |(c, d): (&i64, &i64)| {
+        let bound = c.wrapping_add(d.wrapping_mul(offset) >> OFFSET_BITS);
+        contracts.wrapping_mul(bound.wrapping_sub(now))
+    };
+    let points = array.center[1..].iter().zip(scenario_slopes[1..].iter());
+    let (full_points, rest) = sums.pnl.split_at_mut(SCENARIOS - 2);
+    let (extreme_points, initial_points) = rest.split_at_mut(RANGE_POINTS - (SCENARIOS - 2));
+    let mut points = points.map(scenario);
+    let mut worst_full = i64::MIN;
+    for (acc, pnl) in full_points.iter_mut().zip(points.by_ref()) {
+        *acc = plus(*acc, i128::from(pnl));
+        worst_full = worst_full.max(pnl.wrapping_neg());
+    }
+    let mut worst_extreme = i64::MIN;
+    for (acc, pnl) in extreme_points.iter_mut().zip(points.by_ref()) {
+        *acc = plus(*acc, i128::from(pnl));
+        worst_extreme = worst_extreme.max(pnl.wrapping_neg());
+    }
+    for (acc, pnl) in initial_points.iter_mut().zip(points) {
+        *acc = plus(*acc, i128::from(pnl));
     }
     // Value for equity: the lower bound now for a long, the upper for a short, less one slack.
     let value_now = at(scenario_slopes, NOW);

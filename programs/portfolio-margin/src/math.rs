@@ -14,10 +14,28 @@ use crate::state::PPM;
 /// division (~1,900 CU). `|value| < 2^64` so the shift cannot overflow.
 fn ratio(value: i128, divisor: i128) -> Result<I80F48> {
     require!(divisor > 0, MarginError::MathOverflow);
-    let shifted = value
-        .checked_mul(1i128 << 48)
-        .ok_or_else(|| error!(MarginError::MathOverflow))?;
-    Ok(I80F48::from_bits(shifted / divisor))
+    // |value| < 2^64 (every caller widens a 64-bit integer), so the shift stays below 2^112:
+    // a plain shift, not a checked 128-bit multiply (a runtime-library call on SBF).
+    require!(value.unsigned_abs() < 1 << 64, MarginError::MathOverflow);
+    Ok(I80F48::from_bits((value << 48) / divisor))
+}
+
+/// 10^0 ..= 10^18.
+const POW10: [u64; 19] = {
+    let mut table = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+fn pow10_int(decimals: u8) -> Result<u64> {
+    POW10
+        .get(usize::from(decimals))
+        .copied()
+        .ok_or_else(|| error!(MarginError::MathOverflow))
 }
 
 /// `expo = -6` integer to `I80F48`.
@@ -32,8 +50,7 @@ pub fn from_ppm_signed(value: i64) -> Result<I80F48> {
 
 /// Native token units (`decimals`) to whole tokens.
 pub fn from_native(amount: i64, decimals: u8) -> Result<I80F48> {
-    require!(decimals <= 18, MarginError::MathOverflow);
-    ratio(i128::from(amount), 10i128.pow(u32::from(decimals)))
+    ratio(i128::from(amount), i128::from(pow10_int(decimals)?))
 }
 
 /// `value / divisor` (seconds to years and the like), truncated toward zero.
@@ -42,9 +59,8 @@ pub fn from_ratio(value: i64, divisor: i64) -> Result<I80F48> {
 }
 
 pub fn pow10(decimals: u8) -> Result<I80F48> {
-    require!(decimals <= 18, MarginError::MathOverflow);
-    I80F48::checked_from_num(10u64.pow(u32::from(decimals)))
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    // 10^18 < 2^60: exact in I80F48.
+    Ok(I80F48::from_bits(i128::from(pow10_int(decimals)?) << 48))
 }
 
 /// USD to quote native units, rounded down (for what the holder owns).
