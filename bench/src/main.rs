@@ -1006,7 +1006,8 @@ struct MaxLiquidation {
 }
 
 /// The maximum account (mixed book of 64 positions over 8 underlyings, 7 spot assets, no
-/// quote), every underlying down 25%, liquidated by a keeper for 1 contract.
+/// quote: 6,000 USDC borrowed), every underlying down 25%, liquidated by a keeper for 1
+/// contract.
 async fn max_liquidation() -> MaxLiquidation {
     let mut b = market().await;
     let (keeper, keeper_account) = b.env.funded_account(1_000_000).await;
@@ -1014,13 +1015,14 @@ async fn max_liquidation() -> MaxLiquidation {
     let account = b.env.create_account(&trader, 1).await;
     let now = b.env.now().await;
     write_registries(&mut b.env, Book::Mixed, now).await;
+    // Borrowed quote against the spot collateral: healthy at 150, liquidatable after the fall.
     write_book(
         &mut b.env,
         &account,
         Book::Mixed,
         MAX_POSITIONS,
         MAX_UNDERLYINGS,
-        0,
+        -6_000 * USDC as i64,
     )
     .await;
     let remaining = b.env.margin_accounts(&account).await;

@@ -15,11 +15,11 @@ use risk::I80F48;
 const DAY: i64 = 86_400;
 
 /// margin_report of an account holding one future on one underlying (and quote).
-const REPORT_ONE_FUTURE: u64 = 65_000;
+const REPORT_ONE_FUTURE: u64 = 35_500;
 /// trade of a future between two accounts (both checked after).
-const TRADE_FUTURE: u64 = 117_000;
+const TRADE_FUTURE: u64 = 59_500;
 /// margin_report of 8 futures across 8 fully listed underlyings (32 instruments each).
-const REPORT_EIGHT_UNDERLYINGS: u64 = 420_000;
+const REPORT_EIGHT_UNDERLYINGS: u64 = 170_000;
 
 struct Book {
     env: Env,
@@ -226,5 +226,39 @@ async fn account_over_eight_fully_listed_underlyings_is_checked_within_its_ceili
             units <= REPORT_EIGHT_UNDERLYINGS,
             "{units} CU > {REPORT_EIGHT_UNDERLYINGS}"
         );
+    }
+}
+
+/// refresh_risk_array of one 30-day call (3 x 41 Black-Scholes prices).
+const REFRESH_OPTION: u64 = 740_000;
+
+#[tokio::test]
+async fn refresh_risk_array_stays_under_its_ceiling() {
+    let mut env = Env::new().await;
+    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
+        .await;
+    let now = env.now().await;
+    let call = env
+        .list(
+            0,
+            ListInstrumentArgs {
+                kind: instrument_kind::CALL,
+                strike: 150_000_000,
+                expiry: now + 30 * DAY,
+                contract_size: 1_000_000,
+            },
+        )
+        .await;
+    let instruction = env.ix_refresh_risk_array(0, call);
+    let (units, _) = env.simulate(&[instruction], &[]).await.expect("refresh");
+    // Both modes: the array listing built is the one a refresh at the same price builds.
+    let key = env.underlyings[0].key;
+    let data = env.account(&key).await.expect("underlying").data;
+    let cached = cached_array(&data, usize::from(call)).expect("array");
+    assert_eq!(cached.spot, 150_000_000);
+    assert!(cached.array.center[0] > 0);
+    if use_sbf() {
+        println!("refresh_risk_array: {units} CU (ceiling {REFRESH_OPTION})");
+        assert!(units <= REFRESH_OPTION, "{units} CU > {REFRESH_OPTION}");
     }
 }
