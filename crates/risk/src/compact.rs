@@ -29,8 +29,10 @@
 //! built at `T₀`; at `T = T₀ - age` each value moves by at most `|∂V/∂T| age`, and
 //! `|∂V/∂T| <= S σ φ(d1) / (2 √T) + |r| K e^{-rT} <= S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`
 //! over every point (spot <= `S_max`, vol <= `σ_max`, `T >= T_min`): `theta` is 3 x that per
-//! second. The check subtracts `2 |q| (tolerance + theta age)` from every P&L entry (the bound on
-//! the scenario value and on the current value each move by one slack).
+//! second. Each P&L entry `q (bound_s - bound_now)` is then within `2 |q| (tolerance + theta
+//! age)` of a value at most the exact P&L (both bounds move by one slack); that amount joins the
+//! underlying's tolerance, which is added to its scanning loss, to the leg's own requirement
+//! and to the portfolio bound, as [`crate::report`] adds its own.
 
 //!
 //! ## Magnitudes
