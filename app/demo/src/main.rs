@@ -453,7 +453,8 @@ async fn run(args: Args, program: String) -> Result<(), String> {
     for (name, price) in SHOCK.iter() {
         let u = config.underlying_index(name)?;
         let old = env.underlyings[usize::from(u)].quote.price as f64 / 1e8;
-        env.set_price(usize::from(u), e8(*price)).await;
+        // The oracle only: the option risk arrays go stale and the keeper rebuilds them.
+        env.set_price_only(usize::from(u), e8(*price)).await;
         println!(
             "  {name:<4} {:>10} -> {:>10}  ({:+.1}%)",
             money(old),
@@ -463,6 +464,10 @@ async fn run(args: Args, program: String) -> Result<(), String> {
     }
     println!("  the volatility crank folds the hour's return into each EWMA:");
     keeper.crank_volatility().await.map_err(|e| e.to_string())?;
+    println!(
+        "  the keeper rebuilds the option risk arrays the move left stale (outside their 2% band):"
+    );
+    keeper.refresh_arrays().await.map_err(|e| e.to_string())?;
     let snapshot = keeper.snapshot().await.map_err(|e| e.to_string())?;
     for (u, underlying) in snapshot.underlyings.iter().enumerate() {
         println!(
@@ -487,7 +492,7 @@ async fn run(args: Args, program: String) -> Result<(), String> {
             env.advance(TICK_SECS).await;
             for u in 0..env.underlyings.len() {
                 let price = env.underlyings[u].quote.price;
-                env.set_price(u, price).await;
+                env.set_price_only(u, price).await;
             }
         }
         let snapshot = keeper.snapshot().await.map_err(|e| e.to_string())?;

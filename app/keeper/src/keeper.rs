@@ -284,6 +284,15 @@ impl<C: Cluster> Keeper<C> {
         Ok(self.journal[first..].to_vec())
     }
 
+    /// Only the risk-array refresh (for a caller that wants to show it on its own): rebuilds
+    /// every stale option array.
+    pub async fn refresh_arrays(&mut self) -> Result<Vec<Record>, KeeperError> {
+        let first = self.journal.len();
+        let snapshot = self.snapshot().await?;
+        self.refresh_risk_arrays(&snapshot).await?;
+        Ok(self.journal[first..].to_vec())
+    }
+
     /// The volatility crank on every underlying whose interval has elapsed (by oracle publish
     /// time, as the program counts it). Returns whether anything was sent.
     async fn crank(&mut self, snapshot: &Snapshot) -> Result<bool, KeeperError> {
