@@ -13,6 +13,7 @@ pub mod pyth;
 mod trading;
 
 pub use max_account::MaxAccount;
+pub use trading::CallBook;
 
 use anchor_lang::prelude::{AccountMeta, Pubkey};
 use anchor_lang::{InstructionData, ToAccountMetas};

@@ -162,3 +162,64 @@ impl Env {
         self.admin_send(instruction).await
     }
 }
+
+/// SOL at 150 with a 30-day at-the-money call, and a trader long 5 of them from a maker.
+pub struct CallBook {
+    pub maker: Trader,
+    pub maker_account: Pubkey,
+    pub trader: Trader,
+    pub account: Pubkey,
+    pub call: u8,
+    /// The premium paid, USD `expo = -6` per contract.
+    pub premium: u64,
+}
+
+impl Env {
+    /// Lists `kind` (strike in USD `expo = -6`, 0 for a future) on `underlying`, expiring `days`
+    /// from now, one underlying unit per contract; returns its index.
+    pub async fn list_days(&mut self, underlying: usize, kind: u8, strike: u64, days: i64) -> u8 {
+        let now = self.now().await;
+        self.list(
+            underlying,
+            ListInstrumentArgs {
+                kind,
+                strike,
+                expiry: now + days * 86_400,
+                contract_size: 1_000_000,
+            },
+        )
+        .await
+    }
+
+    /// Adds SOL at 150 (underlying 0) with a 30-day call at 150; a trader buys 5 from a maker.
+    pub async fn long_call_book(&mut self) -> CallBook {
+        self.add_underlying("SOL", oracle_kind::PYTH_LEGACY, usd(150.0), sol_params())
+            .await;
+        let call = self
+            .list_days(0, instrument_kind::CALL, 150_000_000, 30)
+            .await;
+        let (maker, maker_account) = self.funded_account(1_000_000).await;
+        let (trader, account) = self.funded_account(10_000).await;
+        let premium = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, 30 * 86_400);
+        self.trade(
+            &trader,
+            &account,
+            &maker,
+            &maker_account,
+            0,
+            call,
+            5,
+            premium,
+        )
+        .await
+        .expect("long calls");
+        CallBook {
+            maker,
+            maker_account,
+            trader,
+            account,
+            call,
+            premium,
+        }
+    }
+}

@@ -235,20 +235,7 @@ const REFRESH_OPTION: u64 = 740_000;
 #[tokio::test]
 async fn refresh_risk_array_stays_under_its_ceiling() {
     let mut env = Env::new().await;
-    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
-        .await;
-    let now = env.now().await;
-    let call = env
-        .list(
-            0,
-            ListInstrumentArgs {
-                kind: instrument_kind::CALL,
-                strike: 150_000_000,
-                expiry: now + 30 * DAY,
-                contract_size: 1_000_000,
-            },
-        )
-        .await;
+    let call = env.long_call_book().await.call;
     let instruction = env.ix_refresh_risk_array(0, call);
     let (units, _) = env.simulate(&[instruction], &[]).await.expect("refresh");
     // Both modes: the array listing built is the one a refresh at the same price builds.

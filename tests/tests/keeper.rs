@@ -556,35 +556,12 @@ async fn keeper_refreshes_stale_risk_arrays_before_any_margin_check() {
     // An option book whose cached risk arrays go stale when the price leaves their 2% band:
     // every margin check on it is refused with StaleRiskArray until a keeper rebuilds them.
     let mut env = Env::new().await;
-    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, 150_00000000, sol_params())
-        .await;
-    let (maker, maker_account) = env.funded_account(1_000_000).await;
-    let now = env.now().await;
-    let call = env
-        .list(
-            SOL,
-            ListInstrumentArgs {
-                kind: instrument_kind::CALL,
-                strike: 150_000_000,
-                expiry: now + 30 * DAY,
-                contract_size: 1_000_000,
-            },
-        )
-        .await;
-    let premium = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, 30 * DAY);
-    let (trader, account) = env.funded_account(10_000).await;
-    env.trade(
-        &trader,
-        &account,
-        &maker,
-        &maker_account,
-        0,
+    let CallBook {
+        maker_account,
+        account,
         call,
-        5,
-        premium,
-    )
-    .await
-    .unwrap();
+        ..
+    } = env.long_call_book().await;
     // 3% up, arrays untouched: outside the band.
     env.set_price_only(SOL, 154_50000000).await;
     let refused = env.margin_report(&account).await.map(|_| ());

@@ -6,12 +6,11 @@
 
 use anchor_lang::prelude::Pubkey;
 use portfolio_margin::error::MarginError;
-use portfolio_margin::instructions::{ListInstrumentArgs, UnderlyingParamsArgs};
+use portfolio_margin::instructions::UnderlyingParamsArgs;
 use portfolio_margin::state::*;
 use portfolio_margin_tests::*;
 use risk::I80F48;
 
-const DAY: i64 = 86_400;
 const SOL: usize = 0;
 
 struct Book {
@@ -26,58 +25,20 @@ struct Book {
     premium: u64,
 }
 
-/// SOL at 150 with a future and a 30-day call; the trader is long 5 calls.
+/// SOL at 150 with a 30-day call (the trader long 5) and a future.
 async fn book() -> Book {
     let mut env = Env::new().await;
-    env.add_underlying("SOL", oracle_kind::PYTH_LEGACY, usd(150.0), sol_params())
-        .await;
-    let now = env.now().await;
-    let future = env
-        .list(
-            SOL,
-            ListInstrumentArgs {
-                kind: instrument_kind::FUTURE,
-                strike: 0,
-                expiry: now + 30 * DAY,
-                contract_size: 1_000_000,
-            },
-        )
-        .await;
-    let call = env
-        .list(
-            SOL,
-            ListInstrumentArgs {
-                kind: instrument_kind::CALL,
-                strike: 150_000_000,
-                expiry: now + 30 * DAY,
-                contract_size: 1_000_000,
-            },
-        )
-        .await;
-    let (maker, maker_account) = env.funded_account(1_000_000).await;
-    let (trader, account) = env.funded_account(10_000).await;
-    let premium = model_premium(risk::Kind::Call, 150.0, 150.0, 0.8, 30 * DAY);
-    env.trade(
-        &trader,
-        &account,
-        &maker,
-        &maker_account,
-        0,
-        call,
-        5,
-        premium,
-    )
-    .await
-    .unwrap();
+    let calls = env.long_call_book().await;
+    let future = env.list_days(SOL, instrument_kind::FUTURE, 0, 30).await;
     Book {
         env,
-        maker,
-        maker_account,
-        trader,
-        account,
+        maker: calls.maker,
+        maker_account: calls.maker_account,
+        trader: calls.trader,
+        account: calls.account,
         future,
-        call,
-        premium,
+        call: calls.call,
+        premium: calls.premium,
     }
 }
 
