@@ -235,3 +235,52 @@ async fn arrays_inside_their_band_and_window_stay_conservative() {
         report.maintenance_margin
     );
 }
+
+#[tokio::test]
+async fn each_underlying_is_bounded_at_its_own_spot() {
+    // Two underlyings whose arrays were built at the same price (150): after only the first
+    // moves (1%, inside its band), each option's value is bounded at its own underlying's spot.
+    let mut env = Env::new().await;
+    let calls = env.long_call_book().await;
+    env.add_underlying("ETH", oracle_kind::PYTH_LEGACY, usd(150.0), sol_params())
+        .await;
+    let eth_call = env
+        .list_days(1, instrument_kind::CALL, 150_000_000, 30)
+        .await;
+    env.trade(
+        &calls.trader,
+        &calls.account,
+        &calls.maker,
+        &calls.maker_account,
+        1,
+        eth_call,
+        5,
+        calls.premium,
+    )
+    .await
+    .unwrap();
+    env.set_price_only(SOL, usd(151.5)).await;
+    let (report, _) = env.margin_report(&calls.account).await.unwrap();
+    let value_at = |spot: f64| {
+        let greeks = risk::black_scholes(
+            risk::Kind::Call,
+            I80F48::from_num(spot),
+            I80F48::from_num(150),
+            I80F48::ZERO,
+            I80F48::from_num(0.8),
+            I80F48::from_num(30 * 86_400) / I80F48::from_num(YEAR),
+        )
+        .unwrap();
+        (greeks.price * I80F48::from_num(5_000_000)).to_num::<f64>()
+    };
+    // Native units (1e-6 USD): the lower bound of a long, at most the value there and within
+    // 0.10 USD a contract of it (the extended chord's gap, about Γ (β S)² u).
+    for (u, spot) in [(0, 151.5), (1, 150.0)] {
+        let reported = report.underlyings[u].value as f64;
+        let exact = value_at(spot);
+        assert!(
+            reported <= exact && reported >= exact - 500_000.0,
+            "underlying {u}: {reported} vs {exact}"
+        );
+    }
+}

@@ -305,9 +305,10 @@ impl MarketSet {
                         .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
                     let cached = cached_array(data, usize::from(position.instrument))?;
                     let age = fresh_age(cached, market, &exchange.params, now)?;
-                    // One division per distinct (S₀, β): arrays of one underlying refreshed
-                    // together share it.
-                    let key = (u128::from(cached.spot) << 64) | u128::from(cached.band);
+                    // One division per distinct (underlying, S₀, β): the offset depends on the
+                    // underlying's current spot too, so the underlying is part of the key.
+                    // Arrays of one underlying refreshed together share it.
+                    let key = (local, cached.spot, cached.band);
                     let offset = offsets.get(key, || {
                         risk::compact::band_offset(
                             market.params.spot,
