@@ -1,7 +1,10 @@
 /**
  * Applies a market config (default migrations/config/localnet.json) to a cluster, idempotently:
- * creates what is missing, updates parameters that differ, prints what it did ("nothing to do" when
- * the exchange already matches). A bad config stops before anything is sent, naming the field.
+ * creates what is missing, updates parameters that differ, then builds the cached risk array of
+ * every active option whose array is missing or stale (`refresh_risk_array`, one transaction each
+ * behind a 1.4M compute-unit limit: margin checks touching an option refuse a stale array with
+ * `StaleRiskArray`), and prints what it did ("nothing to do" when the exchange already matches and
+ * every array is fresh). A bad config stops before anything is sent, naming the field.
  *
  *   scripts/deploy --url http://127.0.0.1:8899 --keypair ~/.config/solana/id.json [--config <path>] [--dry-run]
  *

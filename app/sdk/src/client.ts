@@ -10,10 +10,12 @@
  * the withdrawal; `margin_report` the account as it is.
  */
 import { AccountRole, type AccountMeta, type Address, type Instruction, type TransactionSigner } from "@solana/kit";
-import { decodeExchange, decodeMarginAccount, decodeUnderlying } from "./accounts.js";
+import { decodeExchange, decodeMarginAccount, decodeUnderlying, decodeUnderlyingWithRiskArrays } from "./accounts.js";
 import {
   marginReportCodec,
+  type CachedRiskArray,
   type Exchange,
+  type Instrument,
   type LiquidationTarget,
   type MarginAccount,
   type MarginReport,
@@ -24,6 +26,7 @@ import type { PortfolioMarginConnection, SimulationResult } from "./connection.j
 import { MAX_UNDERLYINGS, PORTFOLIO_MARGIN_PROGRAM_ADDRESS, QUOTE_ASSET_INDEX } from "./constants.js";
 import {
   addressOf,
+  getRefreshRiskArrayTransactions,
   getDepositInstruction,
   getLiquidateInstruction,
   getMarginReportInstruction,
@@ -33,8 +36,16 @@ import {
   getSettlePositionsInstruction,
   getTradeInstruction,
   getWithdrawInstruction,
+  type RefreshRiskArrayTransaction,
 } from "./instructions.js";
 import { findVaultPda } from "./pda.js";
+import { decodePythPrice, pythPriceE6 } from "./pyth.js";
+import { riskArrayMarket, riskArrayStatus, type RiskArrayMarket, type RiskArrayStatus } from "./risk-arrays.js";
+
+const CLOCK_SYSVAR = "SysvarC1ock11111111111111111111111111111111" as Address;
+
+/** An active option of an underlying with its cached risk array and what the margin check would make of it. */
+export type RiskArrayEntry = { instrument: number; listed: Instrument; cached: CachedRiskArray | undefined; status: RiskArrayStatus };
 
 type Signer = TransactionSigner | Address;
 
@@ -97,6 +108,65 @@ export class PortfolioMarginClient {
 
   async fetchMarginAccount(address: Address): Promise<MarginAccount> {
     return decodeMarginAccount(await this.data(address, "margin account"));
+  }
+
+  /** `fetchUnderlying` with the cached risk arrays after the struct (`riskArrays[i]`: instrument i). */
+  async fetchUnderlyingWithRiskArrays(address: Address): Promise<Underlying & { riskArrays: CachedRiskArray[] }> {
+    return decodeUnderlyingWithRiskArrays(await this.data(address, "underlying"));
+  }
+
+  /** The cluster's unix time (the Clock sysvar). */
+  async clock(): Promise<bigint> {
+    const data = await this.data(CLOCK_SYSVAR, "the clock sysvar");
+    return new DataView(Uint8Array.from(data).buffer).getBigInt64(32, true);
+  }
+
+  /**
+   * The underlying's oracle price as the program reads it (USD `expo = -6`, rounded down) and its
+   * publish time. Only the layout is decoded: the program's age and confidence limits still apply.
+   */
+  async oraclePrice(underlying: Pick<Underlying, "oracle" | "oracleKind">): Promise<{ price: bigint; publishTime: bigint }> {
+    const quote = decodePythPrice(await this.data(underlying.oracle, "oracle"), underlying.oracleKind);
+    return { price: pythPriceE6(quote.price, quote.expo), publishTime: quote.publishTime };
+  }
+
+  /**
+   * The active options of an underlying, each with its cached risk array and its status against
+   * the market now (oracle price, clock, pricing volatility and parameters; `price` and `now`
+   * override the oracle and the clock).
+   */
+  async riskArrays(
+    underlyingAddress: Address,
+    options: { price?: bigint; now?: bigint } = {},
+  ): Promise<{ underlying: Underlying; market: RiskArrayMarket; arrays: RiskArrayEntry[] }> {
+    const underlying = await this.fetchUnderlyingWithRiskArrays(underlyingAddress);
+    const exchange = await this.fetchExchange(underlying.exchange);
+    const price = options.price ?? (await this.oraclePrice(underlying)).price;
+    const now = options.now ?? (await this.clock());
+    const market = riskArrayMarket(underlying, exchange.params, price, now);
+    const arrays: RiskArrayEntry[] = [];
+    getRefreshRiskArrayTransactions(underlying, underlyingAddress).forEach(({ instrument }) => {
+      const cached = underlying.riskArrays[instrument];
+      arrays.push({ instrument, listed: underlying.instruments[instrument]!, cached, status: riskArrayStatus(cached, market) });
+    });
+    return { underlying, market, arrays };
+  }
+
+  /**
+   * The `refresh_risk_array` transactions an underlying needs now: one per active option whose
+   * array the margin check would refuse (every active option with `all`), each with its
+   * 1,400,000-unit compute limit, and why.
+   */
+  async refreshRiskArrays(
+    underlyingAddress: Address,
+    options: { all?: boolean; price?: bigint; now?: bigint } = {},
+  ): Promise<(RefreshRiskArrayTransaction & { reason: string })[]> {
+    const { underlying, arrays } = await this.riskArrays(underlyingAddress, options);
+    const reasons = new Map(arrays.map((a) => [a.instrument, a.status.fresh ? "fresh" : a.status.detail]));
+    return getRefreshRiskArrayTransactions(underlying, underlyingAddress, {
+      programAddress: this.programAddress,
+      only: (i) => options.all === true || reasons.get(i) !== "fresh",
+    }).map((tx) => ({ ...tx, reason: reasons.get(tx.instrument)! }));
   }
 
   /** Every underlying of the exchange, by index. */

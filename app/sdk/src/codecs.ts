@@ -32,6 +32,7 @@ import {
   MAX_POSITIONS,
   MAX_UNDERLYINGS,
   NAME_LEN,
+  RISK_ARRAY_POINTS,
 } from "./constants.js";
 
 const u8 = getU8Codec();
@@ -271,6 +272,78 @@ export const underlyingCodec = getStructCodec([
   ["reserved", bytes(128)],
 ]) as FixedSizeCodec<Underlying, Underlying>;
 
+/**
+ * `risk::compact::OptionArray` (crates/risk/src/compact.rs): one option contract's value at the
+ * margin check's 41 points (now, 20 maintenance and 20 initial-margin scenarios) at the build
+ * price S₀ and its bounds across the band, in atoms; Greeks at S₀ scaled by 2^32.
+ */
+export type OptionArray = {
+  /** Value at S₀ at each point, atoms. */
+  center: bigint[];
+  /** min(dL, dR) of the band's two ends, atoms. */
+  down: bigint[];
+  /** max(dL, dR), atoms. */
+  up: bigint[];
+  /** Error bound of either value bound, atoms per contract. */
+  tolerance: bigint;
+  /** Time-decay bound, atoms per contract per second of age. */
+  theta: bigint;
+  magnitude: bigint;
+  /** Delta, gamma, vega of one contract at S₀, scale 2^32. */
+  delta: bigint;
+  gamma: bigint;
+  vega: bigint;
+};
+export const optionArrayCodec = getStructCodec([
+  ["center", array(i64, RISK_ARRAY_POINTS)],
+  ["down", array(i64, RISK_ARRAY_POINTS)],
+  ["up", array(i64, RISK_ARRAY_POINTS)],
+  ["tolerance", i64],
+  ["theta", i64],
+  ["magnitude", i64],
+  ["delta", i64],
+  ["gamma", i64],
+  ["vega", i64],
+]) as FixedSizeCodec<OptionArray, OptionArray>;
+
+/**
+ * `CachedRiskArray` (state/underlying.rs): an instrument's cached risk array and the conditions
+ * it was built under (`refresh_risk_array`). All zero until the first build (`spot = 0`); a
+ * future's stays zero. `#[repr(C)]`, no padding: 1,112 bytes.
+ */
+export type CachedRiskArray = {
+  /** Oracle price S₀ the array was built at, USD `expo = -6`; 0 = never built. */
+  spot: bigint;
+  /** Unix seconds of the build. */
+  builtAt: bigint;
+  /** Seconds after `builtAt` the array may be used. */
+  maxAge: bigint;
+  /** Band β, `expo = -6` (the price must stay within S₀(1 ± β)). */
+  band: bigint;
+  /** Pricing volatility of the underlying at the build, `expo = -6`. */
+  vol: bigint;
+  /** The underlying's scan range and volatility shock, the exchange's rate, extreme multiple and initial multiplier at the build (`expo = -6`). */
+  scanRange: bigint;
+  volShock: bigint;
+  rate: bigint;
+  extremeMultiple: bigint;
+  initialMultiplier: bigint;
+  array: OptionArray;
+};
+export const cachedRiskArrayCodec = getStructCodec([
+  ["spot", u64],
+  ["builtAt", i64],
+  ["maxAge", i64],
+  ["band", u64],
+  ["vol", u64],
+  ["scanRange", u64],
+  ["volShock", u64],
+  ["rate", i64],
+  ["extremeMultiple", u64],
+  ["initialMultiplier", u64],
+  ["array", optionArrayCodec],
+]) as FixedSizeCodec<CachedRiskArray, CachedRiskArray>;
+
 // ------------------------------------------------------------------ state/margin_account.rs
 
 export type Position = {
@@ -382,6 +455,29 @@ export const marginReportCodec = getStructCodec([
   ["health", i64],
   ["underlyings", getArrayCodec(underlyingRiskCodec)],
 ]) as Codec<MarginReport, MarginReport>;
+
+// ------------------------------------------------------------------ events.rs: refresh_risk_array
+
+/** Event `RiskArrayRefreshed`, emitted by `refresh_risk_array`. */
+export type RiskArrayRefreshed = {
+  underlying: Address;
+  instrument: number;
+  /** Oracle price the array was built at, USD `expo = -6`. */
+  spot: bigint;
+  /** Pricing volatility, `expo = -6`. */
+  vol: bigint;
+  builtAt: bigint;
+  /** Seconds the array may be used. */
+  maxAge: bigint;
+};
+export const riskArrayRefreshedCodec = getStructCodec([
+  ["underlying", pubkey],
+  ["instrument", u8],
+  ["spot", u64],
+  ["vol", u64],
+  ["builtAt", i64],
+  ["maxAge", i64],
+]) as FixedSizeCodec<RiskArrayRefreshed, RiskArrayRefreshed>;
 
 // ------------------------------------------------------------------ instruction arguments
 

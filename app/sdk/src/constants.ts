@@ -45,6 +45,22 @@ export const EXCHANGE_SPACE = 8 + 1680;
 export const UNDERLYING_SPACE = 8 + 1912;
 export const MARGIN_ACCOUNT_SPACE = 8 + 1848;
 
+/**
+ * Cached option risk arrays (state/underlying.rs `CachedRiskArray`): one per listed instrument,
+ * in listing order, after the `Underlying` struct (`list_instrument` grows the account by one).
+ * 80 bytes of build conditions, then `risk::compact::OptionArray` (3 x 41 points + 6 words).
+ */
+export const RISK_ARRAY_POINTS = 41;
+export const CACHED_RISK_ARRAY_SIZE = 80 + 8 * (3 * RISK_ARRAY_POINTS + 6);
+/** `Underlying::space_with(n)`: the account size with `n` instruments listed. */
+export const underlyingSpaceWith = (instruments: number) => UNDERLYING_SPACE + instruments * CACHED_RISK_ARRAY_SIZE;
+/** `RISK_ARRAY_BAND`: an array is used while the oracle price is within 2% of its build price (`expo = -6`). */
+export const RISK_ARRAY_BAND = 20_000n;
+/** `RISK_ARRAY_MAX_AGE`: the longest an array is used, seconds (and at most half the time to expiry at the build). */
+export const RISK_ARRAY_MAX_AGE = 3_600n;
+/** Compute-unit limit to send `refresh_risk_array` with (it costs about 700,000 CU). */
+export const REFRESH_RISK_ARRAY_COMPUTE_UNITS = 1_400_000;
+
 export const InstrumentKind = { Future: 0, Call: 1, Put: 2 } as const;
 export type InstrumentKind = (typeof InstrumentKind)[keyof typeof InstrumentKind];
 

@@ -4,6 +4,7 @@
  * - `pda.ts`: every PDA; `instructions.ts`: a builder per instruction; `codecs.ts`/`accounts.ts`:
  *   borsh codecs and account decoders; `client.ts`: builders that fill the margin check's
  *   remaining accounts, and `marginReport`; `pyth.ts`: Pyth price accounts for local runtimes.
+ * - `risk-arrays.ts`: the freshness rule of cached option risk arrays (`StaleRiskArray`).
  */
 export * from "./accounts.js";
 export * from "./client.js";
@@ -16,3 +17,4 @@ export * from "./instructions.js";
 export * from "./pda.js";
 export * from "./pyth.js";
 export * from "./report.js";
+export * from "./risk-arrays.js";

@@ -39,11 +39,16 @@ import {
   type ListInstrumentArgs,
   type RiskParameters,
   type TradeArgs,
+  type Instrument,
+  type Underlying,
   type UnderlyingParamsArgs,
 } from "./codecs.js";
 import {
   COMPUTE_BUDGET_PROGRAM_ADDRESS,
+  InstrumentKind,
+  InstrumentStatus,
   PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
+  REFRESH_RISK_ARRAY_COMPUTE_UNITS,
   SYSTEM_PROGRAM_ADDRESS,
   TOKEN_PROGRAM_ADDRESS,
 } from "./constants.js";
@@ -57,7 +62,7 @@ export const ACCOUNTS = {
   initialize_exchange: [["creator", "ws"], ["exchange", "w"], ["quote_mint", ""], ["quote_vault", "w"], ["insurance_vault", "w"], ["token_program", ""], ["system_program", ""]],
   add_collateral_asset: [["admin", "ws"], ["exchange", "w"], ["mint", ""], ["vault", "w"], ["token_program", ""], ["system_program", ""]],
   add_underlying: [["admin", "ws"], ["exchange", "w"], ["underlying", "w"], ["oracle", ""], ["system_program", ""]],
-  list_instrument: [["admin", "s"], ["exchange", ""], ["underlying", "w"]],
+  list_instrument: [["admin", "ws"], ["exchange", ""], ["underlying", "w"], ["system_program", ""]],
   set_parameters: [["admin", "s"], ["exchange", "w"]],
   set_underlying_params: [["admin", "s"], ["exchange", ""], ["underlying", "w"]],
   set_correlation: [["admin", "s"], ["exchange", ""]],
@@ -72,6 +77,7 @@ export const ACCOUNTS = {
   trade: [["signer_a", "s"], ["signer_b", "s"], ["exchange", "w"], ["account_a", "w"], ["account_b", "w"]],
   update_volatility: [["exchange", ""], ["underlying", "w"], ["oracle", ""]],
   settle_instrument: [["exchange", ""], ["underlying", "w"], ["oracle", ""]],
+  refresh_risk_array: [["exchange", ""], ["underlying", "w"], ["oracle", ""]],
   settle_positions: [["exchange", "w"], ["margin_account", "w"]],
   liquidate: [["liquidator_authority", "s"], ["exchange", "w"], ["liquidator", "w"], ["liquidatee", "w"], ["quote_vault", "w"], ["insurance_vault", "w"], ["token_program", ""]],
   resolve_bankruptcy: [["exchange", "w"], ["margin_account", "w"], ["quote_vault", "w"], ["insurance_vault", "w"], ["token_program", ""]],
@@ -170,6 +176,12 @@ export const getAddUnderlyingInstruction = (
   options?: BuildOptions,
 ) => buildInstruction("add_underlying", accounts, encode(addUnderlyingArgsCodec, args), options);
 
+/**
+ * The admin pays the rent of the instrument's cached risk array (the `Underlying` account grows by
+ * `CACHED_RISK_ARRAY_SIZE` bytes), so it is a writable signer; `systemProgram` defaults. An option
+ * listed this way has no array yet: refresh it (`getRefreshRiskArrayTransactions`) before any
+ * margin check touches it.
+ */
 export const getListInstrumentInstruction = (
   accounts: InstructionAccounts<"list_instrument">,
   args: ListInstrumentArgs,
@@ -266,6 +278,61 @@ export const getSettleInstrumentInstruction = (
   options?: BuildOptions,
 ) => buildInstruction("settle_instrument", accounts, encode(u8Codec, instrument), options);
 
+/**
+ * Builds option `instrument`'s cached risk array at the oracle's current price (permissionless).
+ * About 700,000 CU: send it alone in a transaction behind
+ * `getSetComputeUnitLimitInstruction(REFRESH_RISK_ARRAY_COMPUTE_UNITS)`, or use
+ * `getRefreshRiskArrayTransactions`, which does. A future fails with `InvalidInstrumentKind`, a
+ * settled option with `InstrumentSettled`.
+ */
+export const getRefreshRiskArrayInstruction = (
+  accounts: InstructionAccounts<"refresh_risk_array">,
+  instrument: number,
+  options?: BuildOptions,
+) => buildInstruction("refresh_risk_array", accounts, encode(u8Codec, instrument), options);
+
+/** One `refresh_risk_array` with its compute-unit limit: send `instructions` as one transaction. */
+export type RefreshRiskArrayTransaction = { instrument: number; instructions: Instruction[] };
+
+/** `[setComputeUnitLimit(1,400,000), refresh_risk_array(instrument)]`: one transaction's instructions. */
+export function getRefreshRiskArrayTransaction(
+  accounts: InstructionAccounts<"refresh_risk_array">,
+  instrument: number,
+  options: BuildOptions & { computeUnits?: number } = {},
+): RefreshRiskArrayTransaction {
+  return {
+    instrument,
+    instructions: [
+      getSetComputeUnitLimitInstruction(options.computeUnits ?? REFRESH_RISK_ARRAY_COMPUTE_UNITS),
+      getRefreshRiskArrayInstruction(accounts, instrument, { programAddress: options.programAddress }),
+    ],
+  };
+}
+
+/**
+ * The `refresh_risk_array` transactions for the active options of `underlying` (decoded; its
+ * address is not in the account, so pass it), one per option, each
+ * `[setComputeUnitLimit(1,400,000), refresh_risk_array]`: a refresh costs about 700,000 CU, so two
+ * do not fit one transaction. `only` narrows the list (e.g. to stale arrays: see
+ * `riskArrayStatus`, or `PortfolioMarginClient.refreshRiskArrays`, which reads the oracle and the
+ * clock and keeps the stale ones).
+ */
+export function getRefreshRiskArrayTransactions(
+  underlying: Pick<Underlying, "exchange" | "oracle" | "instruments" | "instrumentCount">,
+  underlyingAddress: Address,
+  options: BuildOptions & { computeUnits?: number; only?: (instrument: number, listed: Instrument) => boolean } = {},
+): RefreshRiskArrayTransaction[] {
+  const out: RefreshRiskArrayTransaction[] = [];
+  const count = Math.min(underlying.instrumentCount, underlying.instruments.length);
+  for (let i = 0; i < count; i++) {
+    const listed = underlying.instruments[i]!;
+    if (listed.kind === InstrumentKind.Future || listed.status !== InstrumentStatus.Active) continue;
+    if (options.only && !options.only(i, listed)) continue;
+    out.push(getRefreshRiskArrayTransaction({ exchange: underlying.exchange, underlying: underlyingAddress, oracle: underlying.oracle }, i, options));
+  }
+  return out;
+}
+
 /** `remainingAccounts`: the `Underlying` accounts to settle against, ascending index, readonly. */
 export const getSettlePositionsInstruction = (accounts: InstructionAccounts<"settle_positions">, options?: BuildOptions) =>
   buildInstruction("settle_positions", accounts, undefined, options);
@@ -280,9 +347,9 @@ export const getResolveBankruptcyInstruction = (accounts: InstructionAccounts<"r
 // ------------------------------------------------------------------ compute budget
 
 /**
- * `ComputeBudgetInstruction::SetComputeUnitLimit`. The margin check revalues every position, so
- * trades, withdrawals, liquidations and reports of larger books need more than the default
- * 200,000 units per instruction.
+ * `ComputeBudgetInstruction::SetComputeUnitLimit`. Margin checks of larger books (trades,
+ * withdrawals, liquidations, reports) need more than the default 200,000 units per instruction, and
+ * `refresh_risk_array` about 700,000.
  */
 export function getSetComputeUnitLimitInstruction(units: number): Instruction {
   const data = new Uint8Array(5);

@@ -123,6 +123,60 @@ export function encodePriceUpdateV2(
 }
 
 /**
+ * Reads a Pyth price account's fields (the inverse of the encoders above): `kind` is the
+ * underlying's `oracleKind`. Only the layout is checked (magic and type, or the discriminator);
+ * the program's own checks (owner, feed id, status, age, confidence) are not applied here.
+ */
+export function decodePythPrice(data: ReadonlyUint8Array, kind: number): PythQuote {
+  const bytes = Uint8Array.from(data);
+  const view = new DataView(bytes.buffer);
+  if (kind === OracleKind.PythPull) {
+    if (bytes.length < PRICE_UPDATE_V2_LEN - 1 || !PRICE_UPDATE_V2_DISCRIMINATOR.every((b, i) => bytes[i] === b)) {
+      throw new Error("not a PriceUpdateV2 account");
+    }
+    // write_authority, then VerificationLevel: Partial { num_signatures: u8 } (0) or Full (1).
+    const o = 40 + (bytes[40] === 0 ? 2 : 1) + 32;
+    return {
+      price: view.getBigInt64(o, true),
+      conf: view.getBigUint64(o + 8, true),
+      expo: view.getInt32(o + 16, true),
+      publishTime: view.getBigInt64(o + 20, true),
+      emaPrice: view.getBigInt64(o + 36, true),
+      emaConf: view.getBigUint64(o + 44, true),
+      slot: view.getBigUint64(o + 52, true),
+    };
+  }
+  if (bytes.length < 240 || view.getUint32(0, true) !== MAGIC || view.getUint32(8, true) !== ACCOUNT_TYPE_PRICE) {
+    throw new Error("not a Pyth legacy price account");
+  }
+  return {
+    price: view.getBigInt64(208, true),
+    conf: view.getBigUint64(216, true),
+    expo: view.getInt32(20, true),
+    publishTime: view.getBigInt64(96, true),
+    emaPrice: view.getBigInt64(48, true),
+    emaConf: view.getBigInt64(72, true) < 0n ? 0n : view.getBigInt64(72, true),
+    trading: bytes[224] === STATUS_TRADING,
+    slot: view.getBigUint64(232, true),
+  };
+}
+
+/**
+ * A Pyth price (`value x 10^expo`) as the program reads it: USD `expo = -6`, rounded down
+ * (`oracle::to_ppm`; `roundUp` for confidences). This is the price the margin check and
+ * `refresh_risk_array` use.
+ */
+export function pythPriceE6(value: bigint, expo: number, roundUp = false): bigint {
+  if (expo < -18 || expo > 6) throw new Error(`Pyth exponent ${expo} outside [-18, 6]`);
+  const magnitude = value < 0n ? -value : value;
+  const shift = expo + 6;
+  if (shift >= 0) return magnitude * 10n ** BigInt(shift);
+  const divisor = 10n ** BigInt(-shift);
+  const quotient = magnitude / divisor;
+  return roundUp && magnitude % divisor !== 0n ? quotient + 1n : quotient;
+}
+
+/**
  * A price account ready for `LiteSVM.setAccount` (kit `EncodedAccount`): the bytes of the format
  * an underlying's `oracle_kind` expects, owned by the program the program checks.
  */
@@ -149,5 +203,7 @@ export const Pyth = {
   legacyPriceAccount: encodeLegacyPriceAccount,
   priceUpdateV2: encodePriceUpdateV2,
   account: pythAccount,
+  decode: decodePythPrice,
+  priceE6: pythPriceE6,
   owner: { legacy: PYTH_LEGACY_PROGRAM_ADDRESS, pull: PYTH_RECEIVER_PROGRAM_ADDRESS },
 } as const;

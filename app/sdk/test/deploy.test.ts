@@ -36,6 +36,7 @@ import {
   PYTH_LEGACY_PROGRAM_ADDRESS,
   PYTH_RECEIVER_PROGRAM_ADDRESS,
   TOKEN_PROGRAM_ADDRESS,
+  decodeCachedRiskArrays,
   decodeExchange,
   decodeUnderlying,
   findExchangePda,
@@ -44,6 +45,9 @@ import {
   getSetParametersInstruction,
   getSetUnderlyingParamsInstruction,
   nameString,
+  riskArrayMarket,
+  riskArrayStatus,
+  underlyingSpaceWith,
 } from "../src/index.js";
 import {
   ConfigError,
@@ -104,11 +108,18 @@ const underlyingOf = (rt: Runtime, address: Address) => {
   assert.ok(account.exists, `underlying ${address} exists`);
   return decodeUnderlying(account.data);
 };
+const dataOf = (rt: Runtime, address: Address) => {
+  const account = rt.svm.getAccount(address);
+  assert.ok(account.exists, `${address} exists`);
+  return Uint8Array.from(account.data);
+};
 const exchangeBytes = (rt: Runtime) => {
   const account = rt.svm.getAccount(rt.exchange);
   return account.exists ? getBase64Decoder().decode(account.data) : "none";
 };
 const ppm = (x: number) => BigInt(Math.round(x * 1e6));
+/** The checked-in config's SOL options, in listing order (SOL registry #0..#4). */
+const SOL_OPTIONS = ["SOL-C150-0.1Y", "SOL-P150-0.1Y", "SOL-C170-0.1Y", "SOL-C150-0.08Y", "SOL-C150-0.25Y"];
 
 describe("deploy: the checked-in config on the SBF program", () => {
   let rt: Runtime;
@@ -123,8 +134,12 @@ describe("deploy: the checked-in config on the SBF program", () => {
     const fresh = await runtime();
     const before = await snapshot(fresh);
     const result = await deploy(fresh, localnet(), { dryRun: true });
-    // exchange, 3 oracles + 3 underlyings, correlation, 3 collateral, 8 instruments
-    assert.equal(result.plan.actions.length, 1 + 6 + 1 + 3 + 8);
+    // exchange, 3 oracles + 3 underlyings, correlation, 3 collateral, 8 instruments, 5 option risk arrays
+    assert.equal(result.plan.actions.length, 1 + 6 + 1 + 3 + 8 + 5);
+    assert.deepEqual(
+      result.plan.actions.filter((a) => a.kind === "refresh").map((a) => a.details[0]),
+      [0, 1, 2, 3, 4].map((k) => `SOL #${k}: no array yet`),
+    );
     assert.deepEqual(result.sent, []);
     assert.equal(await snapshot(fresh), before);
     assert.ok(result.log.some((l) => l.startsWith("plan (dry run, nothing sent)")));
@@ -148,8 +163,18 @@ describe("deploy: the checked-in config on the SBF program", () => {
         "add_collateral_asset WBTC",
         "add_collateral_asset WETH",
         ...config.instruments.map((i) => `list_instrument ${i.id}`),
+        // The options' cached risk arrays, built at the oracle price once listed.
+        ...SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`),
       ],
     );
+    for (const id of SOL_OPTIONS) {
+      assert.ok(first.log.includes(`  * refresh_risk_array ${id}`), `the plan shows the refresh of ${id}`);
+      assert.ok(
+        first.log.some((l) => l.startsWith(`  risk array ${id}: built at 150 USD, vol 0.8; usable at 147.000001 to 152.999999 USD until `)),
+        `the run prints what it built for ${id}:\n${first.log.join("\n")}`,
+      );
+    }
+    assert.ok(first.log.includes("applied 24 actions: 18 created, 1 updated, 5 risk arrays refreshed"), first.log.join("\n"));
     const exchange = exchangeOf(rt);
     assert.equal(exchange.admin, rt.payer.address);
     assert.deepEqual(exchange.params, spec.params);
@@ -219,6 +244,19 @@ describe("deploy: the checked-in config on the SBF program", () => {
       assert.equal(listed.expiry, START_TIME + BigInt(Math.round(instrument.expiry_days * 86_400)));
     }
     for (const [u, count] of registries) assert.equal(underlyingOf(rt, exchange.underlyings[u]!).instrumentCount, count);
+
+    // Every option's risk array is built at the oracle price under the configured parameters and
+    // is fresh by the program's rule; the futures' slots stay empty.
+    const solAddress = exchange.underlyings[0]!;
+    const solData = dataOf(rt, solAddress);
+    const sol = decodeUnderlying(solData);
+    assert.equal(solData.length, underlyingSpaceWith(sol.instrumentCount), "the Underlying grew by one array per listing");
+    const market = riskArrayMarket(sol, exchange.params, 150_000_000n, START_TIME);
+    decodeCachedRiskArrays(solData).forEach((cached, k) => {
+      if (sol.instruments[k]!.kind === InstrumentKind.Future) return assert.equal(cached.spot, 0n);
+      assert.deepEqual([cached.spot, cached.builtAt, cached.maxAge, cached.vol, cached.scanRange], [150_000_000n, START_TIME, 3_600n, 800_000n, 150_000n]);
+      assert.ok(riskArrayStatus(cached, market).fresh, `SOL #${k}`);
+    });
   });
 
   test("a second run: empty plan, nothing sent, nothing changed", async () => {
@@ -281,10 +319,16 @@ describe("deploy: the checked-in config on the SBF program", () => {
     config.risk_parameters.extreme_multiple = 6;
     config.underlyings[0]!.scan_range = 0.1;
     const result = await deploy(rt, config);
-    assert.deepEqual(result.sent.map((s) => s.label), ["set_underlying_params SOL", "set_parameters"]);
+    // SOL's option arrays were built under the old scan range and extreme multiple: refreshed last.
+    assert.deepEqual(result.sent.map((s) => s.label), ["set_underlying_params SOL", "set_parameters", ...SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`)]);
+    assert.match(result.plan.actions.at(-1)!.details[0]!, /^SOL #4: built with scan_range 0.15 \(now 0.1\), extreme_multiple 3 \(now 6\)$/);
     assert.equal(exchangeOf(rt).params.extremeMultiple, 6_000_000n);
-    // Back: set_parameters first (SOL's range grows), then SOL.
-    assert.deepEqual((await deploy(rt, localnet())).sent.map((s) => s.label), ["set_parameters", "set_underlying_params SOL"]);
+    assert.ok(decodeCachedRiskArrays(dataOf(rt, exchangeOf(rt).underlyings[0]!)).every((a, k) => k >= 5 || (a.scanRange === 100_000n && a.extremeMultiple === 6_000_000n)));
+    // Back: set_parameters first (SOL's range grows), then SOL, then the arrays again.
+    assert.deepEqual(
+      (await deploy(rt, localnet())).sent.map((s) => s.label),
+      ["set_parameters", "set_underlying_params SOL", ...SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`)],
+    );
     assert.deepEqual((await deploy(rt, localnet())).sent, []);
   });
 
@@ -292,14 +336,57 @@ describe("deploy: the checked-in config on the SBF program", () => {
     const config = localnet();
     config.instruments.push({ id: "BTC-C100K-90D", underlying: "BTC", kind: "call", strike: 100_000, expiry_days: 90, contract_size: 0.01 });
     const result = await deploy(rt, config);
-    assert.deepEqual(result.sent.map((s) => s.label), ["list_instrument BTC-C100K-90D"]);
+    assert.deepEqual(result.sent.map((s) => s.label), ["list_instrument BTC-C100K-90D", "refresh_risk_array BTC-C100K-90D"]);
     const btc = underlyingOf(rt, exchangeOf(rt).underlyings[1]!);
     assert.equal(btc.instrumentCount, 2);
     assert.equal(btc.instruments[1]!.strike, 100_000_000_000n);
+    const btcArrays = decodeCachedRiskArrays(dataOf(rt, exchangeOf(rt).underlyings[1]!));
+    assert.deepEqual(btcArrays.map((a) => a.spot), [0n, 90_000_000_000n], "the future has none; the call's is built at 90,000");
     // The checked-in config no longer lists it: left alone, and said so.
     const again = await deploy(rt, localnet());
     assert.deepEqual(again.sent, []);
     assert.ok(again.log.some((l) => l.includes("BTC has 2 instruments, the config lists 1")));
+  });
+
+  test("stale risk arrays: the next run refreshes exactly those, saying why; an oracle outside the risk limits is a note", async () => {
+    const sol = exchangeOf(rt).underlyings[0]!;
+    const oracle = underlyingOf(rt, sol).oracle;
+    const publish = (usd: string) => rt.svm.setAccount(Pyth.account(oracle, OracleKind.PythLegacy, Pyth.quote(usd, rt.svm.getClock().unixTimestamp)));
+    // Inside the 2% band: nothing to do.
+    publish("152.5");
+    assert.deepEqual((await deploy(rt, localnet())).sent, []);
+    // Out of it: the five SOL options, nothing else.
+    publish("160");
+    const moved = await deploy(rt, localnet());
+    assert.deepEqual(moved.sent.map((s) => s.label), SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`));
+    assert.deepEqual(moved.plan.actions[0]!.details, [
+      "SOL #0: built at 150, price now 160 (outside ±2%)",
+      "built at 160 USD, vol 0.8: usable at 156.800001 to 163.199999 USD for up to 3600 s",
+    ]);
+    assert.deepEqual((await deploy(rt, localnet())).sent, []);
+    // Past their max age (the oracle republished): refreshed again.
+    const clock = rt.svm.getClock();
+    clock.unixTimestamp += 3_601n;
+    rt.svm.setClock(clock);
+    publish("160");
+    const aged = await deploy(rt, localnet());
+    assert.deepEqual(aged.sent.map((s) => s.label), SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`));
+    assert.equal(aged.plan.actions[0]!.details[0], "SOL #0: age 3601 s, usable for 3600 s");
+    // Stale again, but the oracle is older than the risk limit (60 s): a note, nothing sent.
+    clock.unixTimestamp += 3_601n;
+    rt.svm.setClock(clock);
+    const before = await snapshot(rt);
+    const old = await deploy(rt, localnet());
+    assert.deepEqual(old.sent, []);
+    assert.ok(
+      old.log.some((l) => /note: SOL: 5 option risk arrays need a refresh \(SOL-C150-0\.1Y: age 3601 s, usable for 3600 s; .*\), but the oracle \w+ was published 3601 s ago \(risk limit 60 s\): not refreshed/.test(l)),
+      old.log.join("\n"),
+    );
+    assert.equal(await snapshot(rt), before);
+    // Back to 150, published now: fresh arrays again.
+    publish("150");
+    assert.equal((await deploy(rt, localnet())).sent.length, 5);
+    assert.deepEqual((await deploy(rt, localnet())).sent, []);
   });
 
   /** What no instruction can change stops the whole run, naming the field. */
@@ -650,12 +737,15 @@ describe("deploy: the command line (node dist/migrations/migrations/deploy.js) o
 
     const dry = await cli(["--url", url, "--keypair", keypair, "--config", path, "--dry-run"]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /plan \(dry run, nothing sent\): 16 actions/);
+    assert.match(dry.stdout, /plan \(dry run, nothing sent\): 21 actions/);
+    assert.match(dry.stdout, /\* refresh_risk_array SOL-C150-0\.1Y\n\s+SOL #0: no array yet\n\s+built at 150 USD, vol 0\.8: usable at 147\.000001 to 152\.999999 USD for up to 3600 s/);
     assert.ok(!rt.svm.getAccount(rt.exchange).exists, "a dry run sends nothing");
 
     const applied = await cli(["--url", url, "--keypair", keypair, "--config", path]);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /applied 16 actions: 15 created, 1 updated/);
+    assert.match(applied.stdout, /applied 21 actions: 15 created, 1 updated, 5 risk arrays refreshed/);
+    assert.match(applied.stdout, /done refresh_risk_array SOL-C150-0\.25Y {2}\w+/);
+    assert.match(applied.stdout, /risk array SOL-C150-0\.25Y: built at 150 USD, vol 0\.8; usable at 147\.000001 to 152\.999999 USD until /);
     assert.match(applied.stdout, /done initialize_exchange {2}\w+/);
     const exchange = exchangeOf(rt);
     assert.equal(exchange.underlyingCount, 3);
@@ -738,13 +828,18 @@ describe("deploy: each range check agrees with the program at its boundary", () 
     return { spec, underlying: undefined };
   };
 
+  /** What SOL's five option risk arrays were built under: changing one of these makes them stale. */
+  const ARRAY_CONDITIONS = ["risk_parameters.rate", "risk_parameters.extreme_multiple", "risk_parameters.initial_multiplier", "underlyings[0].vol", "underlyings[0].scan_range", "underlyings[0].vol_shock"];
+
   for (const [path, good, bad, programError] of boundaries) {
     test(`${path}: ${good} accepted by both, ${bad} rejected by both`, async () => {
       const accepted = localnet();
       set(accepted, path, good);
       const result = await deploy(rt, accepted);
-      assert.equal(result.sent.length, 1, `the program accepted ${path} = ${good}`);
-      await deploy(rt, localnet());
+      const refreshes = ARRAY_CONDITIONS.includes(path) ? SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`) : [];
+      assert.equal(result.sent.length, 1 + refreshes.length, `the program accepted ${path} = ${good}`);
+      assert.deepEqual(result.sent.slice(1).map((s) => s.label), refreshes, "the arrays are refreshed exactly when they depend on it");
+      assert.deepEqual((await deploy(rt, localnet())).sent.map((s) => s.label).slice(1), refreshes);
 
       const rejected = localnet();
       set(rejected, path, bad);

@@ -21,6 +21,7 @@ import {
 } from "@solana/kit";
 import { FailedTransactionMetadata, LiteSVM } from "litesvm";
 import {
+  COMPUTE_BUDGET_PROGRAM_ADDRESS,
   PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
   PortfolioMarginClient,
   TOKEN_PROGRAM_ADDRESS,
@@ -149,13 +150,17 @@ export class Env {
     return this.svm.getClock().unixTimestamp;
   }
 
-  /** Sends one transaction (payer + the instructions' signers), 1.4M compute units. */
+  /**
+   * Sends one transaction (payer + the instructions' signers) with a 1.4M compute-unit limit, put
+   * in front unless the instructions bring their own (`getRefreshRiskArrayTransactions` does).
+   */
   async send(label: string, instructions: Instruction[]): Promise<bigint> {
+    const budgeted = instructions.some((ix) => ix.programAddress === COMPUTE_BUDGET_PROGRAM_ADDRESS);
     const message = pipe(
       createTransactionMessage({ version: 0 }),
       (m) => setTransactionMessageFeePayerSigner(this.payer, m),
       (m) => this.svm.setTransactionMessageLifetimeUsingLatestBlockhash(m),
-      (m) => appendTransactionMessageInstructions([getSetComputeUnitLimitInstruction(1_400_000), ...instructions], m),
+      (m) => appendTransactionMessageInstructions(budgeted ? instructions : [getSetComputeUnitLimitInstruction(1_400_000), ...instructions], m),
     );
     const transaction = await signTransactionMessageWithSigners(message);
     const result = this.svm.sendTransaction(transaction);
@@ -212,11 +217,38 @@ export class Env {
     this.svm.setAccount(pythAccount(info.oracle, info.oracleKind, info.quote, info.feedId));
   }
 
-  /** Sets an underlying's price (decimal USD), published now. */
+  /**
+   * Sets an underlying's price (decimal USD), published now. Option arrays built more than 2% away
+   * become stale: call `refreshRiskArrays` before the next margin check touching those options.
+   */
   setPrice(index: number, usd: string) {
     const info = this.underlyings[index]!;
     info.quote = pythQuote(usd, this.now());
     this.writeOracle(info);
+  }
+
+  /** Moves the cluster clock by `seconds` (arrays older than their max age become stale). */
+  advanceClock(seconds: bigint) {
+    const clock = this.svm.getClock();
+    clock.unixTimestamp += seconds;
+    this.svm.setClock(clock);
+  }
+
+  /**
+   * `refresh_risk_array` for every active option (of `underlying`, or of every underlying) whose
+   * cached array the margin check would refuse now (every active option with `all`), one
+   * transaction each with the SDK's 1.4M compute limit. Returns what was refreshed and why.
+   */
+  async refreshRiskArrays(underlying?: number, options: { all?: boolean } = {}): Promise<{ underlying: number; instrument: number; reason: string; units: bigint }[]> {
+    const done: { underlying: number; instrument: number; reason: string; units: bigint }[] = [];
+    for (const info of this.underlyings) {
+      if (underlying !== undefined && info.index !== underlying) continue;
+      for (const tx of await this.client.refreshRiskArrays(info.address, options)) {
+        const units = await this.send(`refresh_risk_array ${info.name} #${tx.instrument}`, tx.instructions);
+        done.push({ underlying: info.index, instrument: tx.instrument, reason: tx.reason, units });
+      }
+    }
+    return done;
   }
 
   async addUnderlying(name: string, oracleKind: number, usd: string, params: UnderlyingParamsArgs): Promise<UnderlyingInfo> {
@@ -258,7 +290,10 @@ export class Env {
     return info;
   }
 
-  /** Lists an instrument expiring `seconds` from now; returns its index. */
+  /**
+   * Lists an instrument expiring `seconds` from now; returns its index. An option's risk array is
+   * not built yet: `refreshRiskArrays` before trading it.
+   */
   async list(underlying: number, kind: number, strikeE6: bigint, seconds: bigint, contractSizeE6 = 1_000_000n): Promise<number> {
     const address = this.underlyings[underlying]!.address;
     const before = decodeUnderlying((this.svm.getAccount(address) as { data: Uint8Array }).data).instrumentCount;

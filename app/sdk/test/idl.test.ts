@@ -10,7 +10,9 @@ import { describe, test } from "node:test";
 import { getAddressDecoder, getAddressEncoder, getProgramDerivedAddress, getU32Encoder, type Codec } from "@solana/kit";
 import {
   ACCOUNTS,
+  CACHED_RISK_ARRAY_SIZE,
   EXCHANGE_SPACE,
+  OracleKind,
   LEGACY_PRICE_ACCOUNT_LEN,
   MARGIN_ACCOUNT_SPACE,
   PORTFOLIO_MARGIN_ERRORS,
@@ -22,7 +24,11 @@ import {
   UNDERLYING_SPACE,
   addCollateralAssetArgsCodec,
   addUnderlyingArgsCodec,
+  cachedRiskArrayCodec,
   collateralAssetCodec,
+  decodeCachedRiskArrays,
+  decodePythPrice,
+  errorCode,
   decodeExchange,
   decodeMarginAccount,
   decodeUnderlying,
@@ -40,12 +46,15 @@ import {
   marginReportCodec,
   oracleLimitsCodec,
   positionCodec,
+  pythPriceE6,
   pythQuote,
+  riskArrayRefreshedCodec,
   riskParametersCodec,
   tradeArgsCodec,
   underlyingCodec,
   underlyingParamsArgsCodec,
   underlyingRiskCodec,
+  underlyingSpaceWith,
 } from "../src/index.js";
 
 type IdlType = string | { array: [IdlType, number] } | { vec: IdlType } | { defined: { name: string } };
@@ -169,6 +178,7 @@ const CODECS: [string, Codec<any, any>][] = [
   ["TradeArgs", tradeArgsCodec],
   ["LiquidationTarget", liquidationTargetCodec],
   ["LiquidateArgs", liquidateArgsCodec],
+  ["RiskArrayRefreshed", riskArrayRefreshedCodec],
 ];
 
 describe("the SDK matches the IDL", () => {
@@ -224,6 +234,51 @@ describe("the SDK matches the IDL", () => {
     }
   });
 
+  test("cached risk arrays (not in the IDL): CachedRiskArray's repr(C) layout, 1,112 bytes each after the struct", () => {
+    // state/underlying.rs: 10 words of conditions, then OptionArray { center, down, up: [i64; 41], 6 words }.
+    assert.equal(CACHED_RISK_ARRAY_SIZE, 1_112);
+    assert.equal(cachedRiskArrayCodec.fixedSize, 1_112);
+    assert.equal(UNDERLYING_SPACE % 8, 0, "the arrays start 8-aligned");
+    const bytes = new Uint8Array(1_112);
+    const view = new DataView(bytes.buffer);
+    const words = ["spot", "builtAt", "maxAge", "band", "vol", "scanRange", "volShock", "rate", "extremeMultiple", "initialMultiplier"];
+    words.forEach((_, i) => view.setBigInt64(8 * i, BigInt(i + 1), true));
+    for (let p = 0; p < 41; p++) {
+      view.setBigInt64(80 + 8 * p, BigInt(1_000 + p), true);
+      view.setBigInt64(80 + 328 + 8 * p, BigInt(2_000 + p), true);
+      view.setBigInt64(80 + 656 + 8 * p, -BigInt(3_000 + p), true);
+    }
+    ["tolerance", "theta", "magnitude", "delta", "gamma", "vega"].forEach((_, i) => view.setBigInt64(80 + 984 + 8 * i, BigInt(-(i + 7)), true));
+    const decoded = cachedRiskArrayCodec.decode(bytes);
+    assert.deepEqual(words.map((w) => decoded[w as keyof typeof decoded]), words.map((_, i) => BigInt(i + 1)));
+    assert.deepEqual([decoded.array.center[0], decoded.array.center[40], decoded.array.down[0], decoded.array.up[40]], [1_000n, 1_040n, 2_000n, -3_040n]);
+    assert.deepEqual(
+      [decoded.array.tolerance, decoded.array.theta, decoded.array.magnitude, decoded.array.delta, decoded.array.gamma, decoded.array.vega],
+      [-7n, -8n, -9n, -10n, -11n, -12n],
+    );
+    assert.deepEqual(Uint8Array.from(cachedRiskArrayCodec.encode(decoded)), bytes);
+
+    // An Underlying with 2 instruments: the arrays at space_with(0) and space_with(1).
+    const account = new Uint8Array(underlyingSpaceWith(2));
+    account.set(IDL.accounts.find((a) => a.name === "Underlying")!.discriminator);
+    const countOffset = 8 + idlSize({ defined: { name: "Underlying" } }) - 128 - 3 - 1; // instrument_count, before padding and reserved
+    account[countOffset] = 2;
+    account.set(bytes, underlyingSpaceWith(1));
+    const arrays = decodeCachedRiskArrays(account);
+    assert.equal(arrays.length, 2);
+    assert.equal(arrays[0]!.spot, 0n);
+    assert.deepEqual(arrays[1], decoded);
+    // An account not grown for its registry yields the slots it has.
+    assert.equal(decodeCachedRiskArrays(account.subarray(0, underlyingSpaceWith(1))).length, 1);
+  });
+
+  test("StaleRiskArray is the last MarginError, with the hint to refresh", () => {
+    assert.equal(errorCode("StaleRiskArray"), 6067);
+    const last = PORTFOLIO_MARGIN_ERRORS.at(-1)!;
+    assert.equal(last.name, "StaleRiskArray");
+    assert.match(last.msg, /refresh_risk_array/);
+  });
+
   test("margin_report returns MarginReport", () => {
     const ix = IDL.instructions.find((i) => i.name === "margin_report")!;
     assert.deepEqual((ix as { returns?: unknown }).returns, { defined: { name: "MarginReport" } });
@@ -275,5 +330,25 @@ describe("the SDK matches the IDL", () => {
     const view = new DataView(legacy.buffer);
     assert.equal(view.getUint32(0, true), 0xa1b2c3d4);
     assert.equal(view.getBigInt64(208, true), quote.price);
+  });
+
+  test("Pyth decoding: both formats read back what was written; prices to expo -6 as the program rounds", () => {
+    const quote = { ...pythQuote("150.123456789", 1_700_000_000n, -9), conf: 12_345n, emaPrice: 149_000_000_000n, slot: 7n };
+    const legacy = decodePythPrice(encodeLegacyPriceAccount(quote), OracleKind.PythLegacy);
+    assert.deepEqual(
+      [legacy.price, legacy.conf, legacy.expo, legacy.publishTime, legacy.emaPrice, legacy.trading],
+      [quote.price, quote.conf, -9, quote.publishTime, quote.emaPrice, true],
+    );
+    for (const verification of [{ kind: "Full" } as const, { kind: "Partial", numSignatures: 3 } as const]) {
+      const pull = decodePythPrice(encodePriceUpdateV2(quote, new Uint8Array(32).fill(9), { verification }), OracleKind.PythPull);
+      assert.deepEqual([pull.price, pull.conf, pull.expo, pull.publishTime, pull.emaPrice, pull.slot], [quote.price, quote.conf, -9, quote.publishTime, quote.emaPrice, 7n]);
+    }
+    assert.throws(() => decodePythPrice(new Uint8Array(PRICE_UPDATE_V2_LEN), OracleKind.PythPull), /PriceUpdateV2/);
+    assert.throws(() => decodePythPrice(new Uint8Array(LEGACY_PRICE_ACCOUNT_LEN), OracleKind.PythLegacy), /legacy/);
+    // oracle::to_ppm: 150.123456789 at expo -9 -> 150.123456 (down), conf up.
+    assert.equal(pythPriceE6(quote.price, -9), 150_123_456n);
+    assert.equal(pythPriceE6(15_012_345_678n, -8, true), 150_123_457n);
+    assert.equal(pythPriceE6(150n, 0), 150_000_000n);
+    assert.throws(() => pythPriceE6(1n, -19));
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The `risk` CLI over the same book the program margined: its inputs rebuilt from the chain's
- * accounts with the program's own conversions to `I80F48` (src/math.rs, src/margin.rs), so the
- * engine sees identical bits on both sides, and its f64 output rounded as the program rounds.
+ * accounts with the program's own conversions to `I80F48` (src/math.rs, src/margin.rs), so both
+ * start from identical bits, and its f64 output rounded as the program rounds. (The outputs are
+ * no longer bit-equal: the program margins options from cached risk arrays with the integer engine
+ * `risk::compact`, the CLI by full revaluation; books.test.ts bounds the difference.)
  *
  * Conversions mirrored (I80F48 = bits / 2^48; the `fixed` crate's division truncates toward zero,
  * a product of an integer-valued I80F48 is exact):

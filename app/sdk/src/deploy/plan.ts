@@ -12,7 +12,17 @@
  *
  * Order of the actions: initialize_exchange; set_underlying_params of underlyings whose scan range
  * shrinks; set_parameters; set_underlying_params of the others (so `extreme_fits` holds at every
- * step); oracles and add_underlying; set_correlation; add_collateral_asset; list_instrument.
+ * step); oracles and add_underlying; set_correlation; add_collateral_asset; list_instrument;
+ * refresh_risk_array.
+ *
+ * Risk arrays: every active, unexpired option of the configured underlyings (listed now or
+ * before, in the config or not) whose cached risk array the margin check would refuse once the
+ * plan is applied — never built, built under another pricing volatility, scan range, volatility
+ * shock, rate, extreme multiple or initial multiplier than the config's, older than its max age,
+ * or the oracle price out of its 2% band (`riskArrayStatus`) — gets a `refresh_risk_array`, one
+ * transaction each behind a 1,400,000-unit compute limit. Nothing else: a run that changes nothing
+ * the arrays depend on refreshes nothing. An oracle the refresh could not use (missing, not in a
+ * Pyth format, older or wider than the config's `risk` oracle limits) is a note, not an error.
  */
 import {
   AccountRole,
@@ -25,14 +35,25 @@ import {
   type KeyPairSigner,
   type TransactionSigner,
 } from "@solana/kit";
-import { decodeExchange, decodeUnderlying } from "../accounts.js";
-import { nameString, type Exchange, type RiskParameters, type Underlying, type UnderlyingParamsArgs } from "../codecs.js";
+import { decodeCachedRiskArrays, decodeExchange, decodeUnderlying } from "../accounts.js";
+import {
+  nameString,
+  type CachedRiskArray,
+  type Exchange,
+  type RiskParameters,
+  type Underlying,
+  type UnderlyingParamsArgs,
+} from "../codecs.js";
 import {
   OracleKind,
   PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
   PPM,
   PYTH_LEGACY_PROGRAM_ADDRESS,
+  InstrumentKind,
+  InstrumentStatus,
   PYTH_RECEIVER_PROGRAM_ADDRESS,
+  RISK_ARRAY_BAND,
+  RISK_ARRAY_MAX_AGE,
   SYSTEM_PROGRAM_ADDRESS,
   TOKEN_PROGRAM_ADDRESS,
 } from "../constants.js";
@@ -41,20 +62,25 @@ import {
   getAddUnderlyingInstruction,
   getInitializeExchangeInstruction,
   getListInstrumentInstruction,
+  getRefreshRiskArrayTransaction,
   getSetComputeUnitLimitInstruction,
   getSetCorrelationInstruction,
   getSetParametersInstruction,
   getSetUnderlyingParamsInstruction,
 } from "../instructions.js";
 import { findExchangePda, findInsuranceVaultPda, findUnderlyingPda, findVaultPda } from "../pda.js";
-import { pythAccount, type PythQuote } from "../pyth.js";
+import { decodePythPrice, pythAccount, pythPriceE6, type PythQuote } from "../pyth.js";
+import { isqrt, riskArrayBand, riskArrayStatus, type RiskArrayMarket } from "../risk-arrays.js";
 import { nameBytes } from "../codecs.js";
 import { ConfigError, fromPpm, type ConfigIssue, type MarketSpec } from "./config.js";
 import type { DeployTarget } from "./target.js";
 
 export type DeployAction = {
-  /** `create` (accounts or listings), `update` (parameters) or `oracle` (a LiteSVM price account). */
-  kind: "create" | "update" | "oracle";
+  /**
+   * `create` (accounts or listings), `update` (parameters), `oracle` (a LiteSVM price account) or
+   * `refresh` (an option's cached risk array, `refresh_risk_array`).
+   */
+  kind: "create" | "update" | "oracle" | "refresh";
   /** The instruction (or step) and its subject, e.g. `set_underlying_params SOL`. */
   label: string;
   /** What changes, one line each (`underlyings[1].scan_range: 0.1 -> 0.12`). */
@@ -63,6 +89,8 @@ export type DeployAction = {
   instructions?: Instruction[];
   /** LiteSVM only: written with `setAccount`. */
   account?: EncodedAccount;
+  /** `refresh`: the array it builds (read back and printed once applied). */
+  riskArray?: { underlying: Address; instrument: number; name: string };
 };
 
 export type DeployPlan = {
@@ -201,6 +229,9 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
   }
   const existing: (Underlying | null)[] = [];
   const addresses: Address[] = [];
+  /** Per configured underlying: its cached risk arrays on chain, its oracle and what it reads (or why it cannot be read). */
+  const existingArrays: CachedRiskArray[][] = [];
+  const oracles: ({ address: Address; quote: PythQuote } | { address: Address | null; problem: string })[] = [];
   const shrinking: DeployAction[] = [];
   const growing: DeployAction[] = [];
   const adding: DeployAction[] = [];
@@ -213,6 +244,8 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       if (!account) throw new Error(`${field}: the exchange lists ${address}, which does not exist`);
       const onChain = decodeUnderlying(account.data);
       existing.push(onChain);
+      existingArrays.push(decodeCachedRiskArrays(account.data));
+      oracles.push(await readOracle(target, onChain.oracle, onChain.oracleKind));
       const name = nameString(onChain.name);
       if (name !== u.name) {
         issue(`${field}.name`, `underlying #${u.index} of the exchange is ${name}, the config says ${u.name} (underlyings are matched by position)`);
@@ -240,9 +273,11 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       continue;
     }
     existing.push(null);
+    existingArrays.push([]);
     // A new underlying: its oracle first.
     let oracle = u.oracle;
     if (oracle) {
+      oracles.push(await readOracle(target, oracle, u.oracleKind));
       const account = await target.getAccount(oracle);
       const owner = u.oracleKind === OracleKind.PythPull ? PYTH_RECEIVER_PROGRAM_ADDRESS : PYTH_LEGACY_PROGRAM_ADDRESS;
       if (!account) issue(`${field}.oracle.address`, `${oracle} does not exist on ${where}`);
@@ -252,6 +287,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
     } else if (target.kind === "litesvm" && target.setAccount) {
       oracle = (await generateKeyPairSigner()).address;
       const quote: PythQuote = { price: u.localnetPriceE8, conf: u.localnetPriceE8 / 1000n, emaPrice: u.localnetPriceE8, expo: -8, publishTime: now };
+      oracles.push({ address: oracle, quote });
       adding.push({
         kind: "oracle",
         label: `oracle ${u.name}`,
@@ -259,6 +295,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
         account: pythAccount(oracle, u.oracleKind, quote, u.feedId),
       });
     } else {
+      oracles.push({ address: null, problem: "not configured" });
       issue(`${field}.oracle.address`, `required on ${where} (Pyth-format accounts are written only on LiteSVM)`);
     }
     if (u.oracleKind === OracleKind.PythPull && !u.feedIdGiven && target.kind !== "litesvm") {
@@ -376,6 +413,8 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
 
   // ---------------------------------------------------------------- instruments
   const listings: DeployAction[] = [];
+  /** Options listed by this plan, by underlying: [registry index, expiry]. */
+  const newOptions = new Map<number, [number, bigint][]>();
   spec.instruments.forEach((instrument, i) => {
     const field = `instruments[${i}]`;
     const u = spec.underlyings[instrument.underlying]!;
@@ -392,6 +431,9 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       return;
     }
     const expiry = now + instrument.expirySeconds;
+    if (instrument.kind !== InstrumentKind.Future) {
+      newOptions.set(instrument.underlying, [...(newOptions.get(instrument.underlying) ?? []), [instrument.index, expiry]]);
+    }
     listings.push({
       kind: "create",
       label: `list_instrument ${instrument.id}`,
@@ -411,7 +453,75 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
   existing.forEach((onChain, u) => {
     const listed = spec.instruments.filter((i) => i.underlying === u).length;
     if (onChain && onChain.instrumentCount > listed) {
-      notes.push(`${spec.underlyings[u]!.name} has ${onChain.instrumentCount} instruments, the config lists ${listed}: the others are left alone`);
+      notes.push(
+        `${spec.underlyings[u]!.name} has ${onChain.instrumentCount} instruments, the config lists ${listed}: ` +
+          "the others are left alone (their risk arrays are still refreshed when stale)",
+      );
+    }
+  });
+
+  // ---------------------------------------------------------------- risk arrays
+  const refreshes: DeployAction[] = [];
+  spec.underlyings.forEach((u, i) => {
+    const onChain = existing[i] ?? null;
+    const oracle = oracles[i];
+    // Every active option after the plan: the registry on chain, then this plan's listings.
+    const options: { index: number; expiry: bigint; cached?: CachedRiskArray }[] = [];
+    for (let k = 0; onChain && k < onChain.instrumentCount; k++) {
+      const listed = onChain.instruments[k]!;
+      if (listed.kind === InstrumentKind.Future || listed.status !== InstrumentStatus.Active) continue;
+      options.push({ index: k, expiry: listed.expiry, cached: existingArrays[i]![k] });
+    }
+    for (const [index, expiry] of newOptions.get(i) ?? []) options.push({ index, expiry });
+    if (options.length === 0 || !oracle || !oracle.address) return;
+    const nameOf = (k: number) => spec.instruments.find((x) => x.underlying === i && x.index === k)?.id ?? `${u.name} #${k}`;
+    const expired = options.filter((o) => o.expiry <= now);
+    for (const o of expired) notes.push(`${nameOf(o.index)}: expired, awaiting settle_instrument: its risk array is not refreshed`);
+    const live = options.filter((o) => o.expiry > now);
+    if (live.length === 0) return;
+    if (!("quote" in oracle)) {
+      notes.push(`${u.name}: risk arrays not checked or refreshed: the oracle ${oracle.address} ${oracle.problem}`);
+      return;
+    }
+    const price = pythPriceE6(oracle.quote.price, oracle.quote.expo);
+    // The market once the plan is applied: the config's parameters, the EWMA on chain.
+    const market: RiskArrayMarket = {
+      price,
+      now,
+      vol: maxBig(u.params.vol, isqrt(onChain?.ewmaVariance ?? 0n)),
+      scanRange: u.params.scanRange,
+      volShock: u.params.volShock,
+      rate: spec.params.rate,
+      extremeMultiple: spec.params.extremeMultiple,
+      initialMultiplier: spec.params.initialMultiplier,
+    };
+    const stale = live
+      .map((o) => ({ ...o, status: riskArrayStatus(o.cached, market) }))
+      .filter((o): o is typeof o & { status: { fresh: false; detail: string } } => !o.status.fresh);
+    if (stale.length === 0) return;
+    const unusable = oracleProblem(oracle.quote, spec.params.oracleLimits[0]!, now);
+    if (unusable) {
+      notes.push(
+        `${u.name}: ${stale.length} option risk array${stale.length === 1 ? "" : "s"} need${stale.length === 1 ? "s" : ""} a refresh ` +
+          `(${stale.map((o) => `${nameOf(o.index)}: ${o.status.detail}`).join("; ")}), but the oracle ${oracle.address} ${unusable}: ` +
+          "not refreshed (run the deploy again, or the keeper, once it publishes)",
+      );
+      return;
+    }
+    const underlying = addresses[i]!;
+    const band = riskArrayBand({ spot: price, band: RISK_ARRAY_BAND });
+    for (const o of stale) {
+      const maxAge = minBig(RISK_ARRAY_MAX_AGE, (o.expiry - now) / 2n);
+      refreshes.push({
+        kind: "refresh",
+        label: `refresh_risk_array ${nameOf(o.index)}`,
+        details: [
+          `${u.name} #${o.index}: ${o.status.detail}`,
+          `built at ${formatE6(price)} USD, vol ${fromPpm(market.vol)}: usable at ${formatE6(band.low)} to ${formatE6(band.high)} USD for up to ${maxAge} s`,
+        ],
+        instructions: getRefreshRiskArrayTransaction({ exchange, underlying, oracle: oracle.address }, o.index, pda).instructions,
+        riskArray: { underlying, instrument: o.index, name: nameOf(o.index) },
+      });
     }
   });
 
@@ -429,6 +539,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       ...correlation,
       ...collateral,
       ...listings,
+      ...refreshes,
     ],
     notes,
   };
@@ -487,13 +598,33 @@ export async function deployMarket(options: DeployOptions & { dryRun?: boolean; 
   }
   log(`${options.dryRun ? "plan (dry run, nothing sent)" : "plan"}: ${plan.actions.length} action${plan.actions.length === 1 ? "" : "s"}`);
   for (const action of plan.actions) {
-    log(`  ${action.kind === "update" ? "~" : "+"} ${action.label}`);
+    log(`  ${action.kind === "update" ? "~" : action.kind === "refresh" ? "*" : "+"} ${action.label}`);
     for (const line of action.details) log(`      ${line}`);
   }
   if (options.dryRun) return { plan, sent: [] };
   const sent = await applyDeployment(plan, { ...options, log });
-  const created = plan.actions.filter((a) => a.kind !== "update").length;
-  log(`applied ${sent.length} action${sent.length === 1 ? "" : "s"}: ${created} created, ${sent.length - created} updated`);
+  const count = (kind: DeployAction["kind"]) => plan.actions.filter((a) => a.kind === kind).length;
+  const created = count("create") + count("oracle");
+  const refreshed = count("refresh");
+  log(
+    `applied ${sent.length} action${sent.length === 1 ? "" : "s"}: ${created} created, ${count("update")} updated` +
+      (refreshed > 0 ? `, ${refreshed} risk array${refreshed === 1 ? "" : "s"} refreshed` : ""),
+  );
+  // What the refreshes built, read back from the chain.
+  for (const action of plan.actions) {
+    if (!action.riskArray) continue;
+    const account = await options.target.getAccount(action.riskArray.underlying);
+    const cached = account ? decodeCachedRiskArrays(account.data)[action.riskArray.instrument] : undefined;
+    if (!cached || cached.spot === 0n) {
+      log(`  risk array ${action.riskArray.name}: not built`);
+      continue;
+    }
+    const band = riskArrayBand(cached);
+    log(
+      `  risk array ${action.riskArray.name}: built at ${formatE6(cached.spot)} USD, vol ${fromPpm(cached.vol)}; ` +
+        `usable at ${formatE6(band.low)} to ${formatE6(band.high)} USD until ${new Date(Number(cached.builtAt + cached.maxAge) * 1000).toISOString()}`,
+    );
+  }
   return { plan, sent };
 }
 
@@ -575,3 +706,33 @@ const kindName = (kind: number) => ["future", "call", "put"][kind] ?? `kind ${ki
 const hex = (bytes: ArrayLike<number>) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const equalBytes = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((x, i) => x === b[i]);
 const formatE8 = (x: bigint) => (Number(x) / 1e8).toString();
+const formatE6 = (x: bigint) => (Number(x) / 1e6).toString();
+const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
+const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** An oracle account's price (Pyth layout only), or why it cannot be read. */
+async function readOracle(
+  target: DeployTarget,
+  address: Address,
+  kind: number,
+): Promise<{ address: Address; quote: PythQuote } | { address: Address; problem: string }> {
+  const account = await target.getAccount(address);
+  if (!account) return { address, problem: "does not exist" };
+  try {
+    return { address, quote: decodePythPrice(account.data, kind) };
+  } catch (error) {
+    return { address, problem: `cannot be read (${(error as Error).message})` };
+  }
+}
+
+/** Why `refresh_risk_array` would refuse this oracle reading under the `risk` limits (`oracle::validate`), if it would. */
+function oracleProblem(quote: PythQuote, limits: { maxAgeSecs: number; maxConfPpm: number }, now: bigint): string | undefined {
+  if (quote.trading === false) return "is not trading";
+  if (quote.price <= 0n || quote.emaPrice <= 0n) return "has a non-positive price";
+  const age = now - quote.publishTime;
+  if (age > BigInt(limits.maxAgeSecs)) return `was published ${age} s ago (risk limit ${limits.maxAgeSecs} s)`;
+  if (quote.conf * PPM > quote.price * BigInt(limits.maxConfPpm)) {
+    return `has a confidence of ${(Number(quote.conf) / Number(quote.price)).toPrecision(3)} of its price (risk limit ${limits.maxConfPpm / 1e6})`;
+  }
+  return undefined;
+}
