@@ -348,9 +348,7 @@ impl<C: Cluster> Keeper<C> {
     /// parameters, too old, or the oracle price outside its band. Returns whether anything was
     /// sent.
     async fn refresh_risk_arrays(&mut self, snapshot: &Snapshot) -> Result<bool, KeeperError> {
-        if snapshot.exchange.is_paused(pause::CRANK) {
-            return Ok(false);
-        }
+        // Never paused; the oracle needs the liquidation class's validity (the program's rule).
         let mut sent = false;
         for (u, underlying) in snapshot.underlyings.iter().enumerate() {
             let state = &underlying.state;
@@ -368,11 +366,11 @@ impl<C: Cluster> Keeper<C> {
             }
             let name = underlying.name();
             let mask = 1u8.checked_shl(u32::try_from(u).unwrap_or(8)).unwrap_or(0);
-            let markets = match snapshot.markets(mask, ActionClass::Risk) {
+            let markets = match snapshot.markets(mask, ActionClass::Liquidation) {
                 Ok(markets) => markets,
                 Err(e) => {
                     self.log(&format!(
-                        "risk arrays {name}: not now, the oracle fails the risk limits: {e}"
+                        "risk arrays {name}: not now, the oracle fails the liquidation limits: {e}"
                     ));
                     continue;
                 }

@@ -144,6 +144,12 @@ fn from_atoms(atoms: i128) -> Result<I80F48, RiskError> {
     shift_left(atoms, ATOM_SHIFT).map(I80F48::from_bits)
 }
 
+/// A Greek sum (scale 2^32) as I80F48, saturating: Greeks are reported and set the fit's slope,
+/// for which any value is valid; they never enter a bound.
+fn greek(x: i128) -> I80F48 {
+    I80F48::from_bits(x.saturating_mul(1i128 << GREEK_SHIFT))
+}
+
 /// `x << bits` when it fits (a comparison and a shift; an `i128` multiply costs ~100-300 CU on
 /// SBF).
 fn shift_left(x: i128, bits: u32) -> Result<i128, RiskError> {
@@ -331,9 +337,14 @@ impl OptionArray {
             )?)?
         };
         self.magnitude = largest_value + largest_diff;
-        self.delta = to_i64(mul(center.delta, contract_size)?.to_bits() >> GREEK_SHIFT)?;
-        self.gamma = to_i64(mul(center.gamma, contract_size)?.to_bits() >> GREEK_SHIFT)?;
-        self.vega = to_i64(mul(center.vega, contract_size)?.to_bits() >> GREEK_SHIFT)?;
+        // Greeks are reported, never used in a bound: saturate rather than refuse the array.
+        let greek = |g: I80F48| {
+            let scaled = g.saturating_mul(contract_size).to_bits() >> GREEK_SHIFT;
+            i64::try_from(scaled).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
+        };
+        self.delta = greek(center.delta);
+        self.gamma = greek(center.gamma);
+        self.vega = greek(center.vega);
         Ok(())
     }
 }
@@ -897,12 +908,11 @@ fn finish_underlying<'a>(
         from_atoms(sums.option_value)?,
         mul(sums.spot, underlying.spot)?,
     )?;
-    let greek = |x: i128| shift_left(x, GREEK_SHIFT).map(I80F48::from_bits);
     report.underlyings[u] = UnderlyingReport {
         value,
-        delta: add(greek(sums.delta)?, sums.linear)?,
-        gamma: greek(sums.gamma)?,
-        vega: greek(sums.vega)?,
+        delta: greek(sums.delta).saturating_add(sums.linear),
+        gamma: greek(sums.gamma),
+        vega: greek(sums.vega),
         scanning_loss: from_atoms(mm.loss)?,
         worst: scenario(params, underlying, mm.worst),
         short_option_floor: from_atoms(sums.floor)?,
@@ -1020,16 +1030,21 @@ fn underlying_sides<'a>(
     }
     // The slope c = Δ S R of the fit: any value is valid (the fit is exact for it); the net
     // delta makes it tight.
-    let delta = add(
-        I80F48::from_bits(shift_left(sums.delta, GREEK_SHIFT)?),
-        sums.linear,
-    )?;
+    let delta = greek(sums.delta).saturating_add(sums.linear);
     let mut out = [Side::default(); 2];
     for (r, range) in [underlying.scan_range, initial_range]
         .into_iter()
         .enumerate()
     {
-        let third = div3_floor(floor_atoms(mul(mul(delta, spot)?, range)?));
+        // Saturating, and 0 past 2^80 atoms: the fit is valid for any slope.
+        let third = div3_floor(floor_atoms(
+            delta.saturating_mul(spot).saturating_mul(range),
+        ));
+        let third = if third.unsigned_abs() < 1 << 80 {
+            third
+        } else {
+            0
+        };
         let pnl: &[i128; RANGE_POINTS] = sums.pnl[r * RANGE_POINTS..(r + 1) * RANGE_POINTS]
             .try_into()
             .map_err(|_| RiskError::Overflow)?;

@@ -25,7 +25,8 @@ struct Leg {
     u: usize,
     kind: Kind,
     strike_ratio: f64,
-    expiry_days: i64,
+    /// Seconds to expiry at the build (0: expired).
+    expiry_secs: i64,
     contracts: i64,
     contract_size: f64,
 }
@@ -42,6 +43,11 @@ struct Case {
     moves: Vec<f64>,
     /// Fraction of each option's window elapsed.
     age: f64,
+    /// E, m, φ, V.
+    extreme: f64,
+    multiplier: f64,
+    phi: f64,
+    shock: f64,
     legs: Vec<Leg>,
 }
 
@@ -57,16 +63,16 @@ fn leg(n: usize) -> impl Strategy<Value = Leg> {
             Just(Kind::Put)
         ],
         0.6f64..1.5,
-        prop_oneof![Just(0i64), 1i64..400],
+        prop_oneof![Just(0i64), 7_200i64..172_800, 86_400i64..400 * 86_400],
         (-40i64..40).prop_filter("nonzero", |q| *q != 0),
         prop_oneof![Just(0.01f64), Just(0.1), Just(1.0), Just(10.0)],
     )
         .prop_map(
-            |(u, kind, strike_ratio, expiry_days, contracts, contract_size)| Leg {
+            |(u, kind, strike_ratio, expiry_secs, contracts, contract_size)| Leg {
                 u,
                 kind,
                 strike_ratio,
-                expiry_days,
+                expiry_secs,
                 contracts,
                 contract_size,
             },
@@ -82,21 +88,32 @@ fn case() -> impl Strategy<Value = Case> {
             -450_000i64..950_000,
             prop_oneof![Just(0.0f64), -0.05f64..0.05],
             prop_oneof![Just(0.005f64), Just(0.02), Just(0.05)],
-            proptest::collection::vec(-1.0f64..=1.0, n),
+            proptest::collection::vec(prop_oneof![Just(-1.0f64), Just(1.0), -1.0f64..=1.0], n),
             0.0f64..=1.0,
+            (1.0f64..4.0, 1.0f64..2.0, 0.0f64..=1.0, 0.05f64..0.6),
             proptest::collection::vec(leg(n), 1..7),
         )
             .prop_map(
-                |(spots, vols, ranges, rho_ppm, rate, band, moves, age, legs)| Case {
-                    spots,
-                    vols,
-                    ranges,
-                    rho_ppm,
-                    rate,
-                    band,
-                    moves,
-                    age,
-                    legs,
+                |(spots, vols, ranges, rho_ppm, rate, band, moves, age, shape, legs)| {
+                    let (extreme, multiplier, phi, shock) = shape;
+                    // E R m < 1 (every scenario spot positive).
+                    let limit = 0.9 / (extreme * multiplier);
+                    let ranges = ranges.into_iter().map(|r| r.min(limit)).collect();
+                    Case {
+                        spots,
+                        vols,
+                        ranges,
+                        rho_ppm,
+                        rate,
+                        band,
+                        moves,
+                        age,
+                        extreme,
+                        multiplier,
+                        phi,
+                        shock,
+                        legs,
+                    }
                 },
             )
     })
@@ -116,6 +133,9 @@ fn evaluate(c: &Case) -> Evaluated {
     let n = c.spots.len();
     let params = Params {
         rate: f(c.rate),
+        extreme_multiple: f(c.extreme),
+        initial_multiplier: f(c.multiplier),
+        extreme_fraction: f(c.phi),
         ..Params::default()
     };
     let anchors: Vec<Underlying> = (0..n)
@@ -123,7 +143,7 @@ fn evaluate(c: &Case) -> Evaluated {
             spot: f(c.spots[u]),
             vol: f(c.vols[u]),
             scan_range: f(c.ranges[u]),
-            vol_shock: f(0.25),
+            vol_shock: f(c.shock),
         })
         .collect();
     let band = f(c.band);
@@ -132,7 +152,12 @@ fn evaluate(c: &Case) -> Evaluated {
         .iter()
         .zip(&c.moves)
         .map(|(a, m)| Underlying {
-            spot: a.spot + a.spot * band * f(*m * 0.999_999),
+            // The band's ends exactly (the same width the check computes), or inside.
+            spot: if m.abs() == 1.0 {
+                a.spot + (a.spot * band) * f(*m)
+            } else {
+                a.spot + a.spot * band * f(*m * 0.999_999)
+            },
             ..*a
         })
         .collect();
@@ -152,7 +177,7 @@ fn evaluate(c: &Case) -> Evaluated {
         let mut array = <OptionArray as bytemuck::Zeroable>::zeroed();
         let mut window = 0i64;
         if matches!(l.kind, Kind::Call | Kind::Put) {
-            let seconds = l.expiry_days * 86_400;
+            let seconds = l.expiry_secs;
             window = if seconds > 0 {
                 (seconds / 2).min(3_600)
             } else {
@@ -181,7 +206,7 @@ fn evaluate(c: &Case) -> Evaluated {
         let size = f(l.contract_size);
         let quantity = I80F48::from_num(l.contracts) * size;
         let age = (windows[i] as f64 * c.age) as i64;
-        let seconds = l.expiry_days * 86_400;
+        let seconds = l.expiry_secs;
         let strike = anchors[l.u].spot * f(l.strike_ratio);
         notional += l.contracts.abs() as f64 * l.contract_size * (c.spots[l.u] * 2.0 + g(strike));
         let kind = match l.kind {

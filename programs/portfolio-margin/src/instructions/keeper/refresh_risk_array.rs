@@ -16,22 +16,26 @@ pub struct RefreshRiskArray<'info> {
     pub oracle: UncheckedAccount<'info>,
 }
 
-/// Rebuilds the cached risk array of option `instrument` at the current oracle price (the risk
-/// class's validity), pricing volatility and parameters: its value at the 41 points of the
+/// Rebuilds the cached risk array of option `instrument` at the current oracle price, pricing
+/// volatility and parameters: its value at the 41 points of the
 /// margin check at `S₀` and `S₀(1 ± β)` (`risk::compact::OptionArray`). The margin check uses
 /// it while the price stays within `RISK_ARRAY_BAND` of `S₀`, for `RISK_ARRAY_MAX_AGE` seconds
 /// (at most half the time left to expiry), and while the volatility and parameters are
 /// unchanged. Permissionless: keepers run it whenever a check would find an array stale.
 /// About 700,000 CU (120 Black-Scholes prices): send it with a compute-budget instruction.
+///
+/// The bound the check derives from an array holds for any anchor price as long as the checked
+/// spot lies in the band, so the anchor's quality does not matter for soundness: the oracle
+/// needs only the liquidation class's validity (the most permissive), and no pause flag stops
+/// it, so that whenever a liquidation is allowed its arrays can be rebuilt.
 pub fn refresh_risk_array(ctx: Context<RefreshRiskArray>, instrument: u8) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let exchange = ctx.accounts.exchange.load()?;
-    require!(!exchange.is_paused(pause::CRANK), MarginError::Paused);
     let index = usize::from(instrument);
     let (listed, price, vol, scan_range, vol_shock) = {
         let underlying = ctx.accounts.underlying.load()?;
         let listed = *underlying.instrument(index)?;
-        let limits = exchange.params.oracle_limits(ActionClass::Risk);
+        let limits = exchange.params.oracle_limits(ActionClass::Liquidation);
         let price = oracle::read_price(&ctx.accounts.oracle, &underlying, limits, now)?;
         (
             listed,
