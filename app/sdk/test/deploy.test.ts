@@ -348,7 +348,7 @@ describe("deploy: the checked-in config on the SBF program", () => {
     assert.ok(again.log.some((l) => l.includes("BTC has 2 instruments, the config lists 1")));
   });
 
-  test("stale risk arrays: the next run refreshes exactly those, saying why; an oracle outside the risk limits is a note", async () => {
+  test("stale risk arrays: the next run refreshes exactly those, saying why; an oracle outside the liquidation limits is a note", async () => {
     const sol = exchangeOf(rt).underlyings[0]!;
     const oracle = underlyingOf(rt, sol).oracle;
     const publish = (usd: string) => rt.svm.setAccount(Pyth.account(oracle, OracleKind.PythLegacy, Pyth.quote(usd, rt.svm.getClock().unixTimestamp)));
@@ -372,14 +372,14 @@ describe("deploy: the checked-in config on the SBF program", () => {
     const aged = await deploy(rt, localnet());
     assert.deepEqual(aged.sent.map((s) => s.label), SOL_OPTIONS.map((id) => `refresh_risk_array ${id}`));
     assert.equal(aged.plan.actions[0]!.details[0], "SOL #0: age 3601 s, usable for 3600 s");
-    // Stale again, but the oracle is older than the risk limit (60 s): a note, nothing sent.
+    // Stale again, but the oracle is older than the liquidation limit (300 s): a note, nothing sent.
     clock.unixTimestamp += 3_601n;
     rt.svm.setClock(clock);
     const before = await snapshot(rt);
     const old = await deploy(rt, localnet());
     assert.deepEqual(old.sent, []);
     assert.ok(
-      old.log.some((l) => /note: SOL: 5 option risk arrays need a refresh \(SOL-C150-0\.1Y: age 3601 s, usable for 3600 s; .*\), but the oracle \w+ was published 3601 s ago \(risk limit 60 s\): not refreshed/.test(l)),
+      old.log.some((l) => /note: SOL: 5 option risk arrays need a refresh \(SOL-C150-0\.1Y: age 3601 s, usable for 3600 s; .*\), but the oracle \w+ was published 3601 s ago \(liquidation limit 300 s\): not refreshed/.test(l)),
       old.log.join("\n"),
     );
     assert.equal(await snapshot(rt), before);

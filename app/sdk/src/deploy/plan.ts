@@ -499,7 +499,8 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       .map((o) => ({ ...o, status: riskArrayStatus(o.cached, market) }))
       .filter((o): o is typeof o & { status: { fresh: false; detail: string } } => !o.status.fresh);
     if (stale.length === 0) return;
-    const unusable = oracleProblem(oracle.quote, spec.params.oracleLimits[0]!, now);
+    // `refresh_risk_array` accepts any price the liquidation class does (index 1).
+    const unusable = oracleProblem(oracle.quote, spec.params.oracleLimits[1]!, now);
     if (unusable) {
       notes.push(
         `${u.name}: ${stale.length} option risk array${stale.length === 1 ? "" : "s"} need${stale.length === 1 ? "s" : ""} a refresh ` +
@@ -725,14 +726,14 @@ async function readOracle(
   }
 }
 
-/** Why `refresh_risk_array` would refuse this oracle reading under the `risk` limits (`oracle::validate`), if it would. */
+/** Why `refresh_risk_array` would refuse this oracle reading under the liquidation limits (`oracle::validate`), if it would. */
 function oracleProblem(quote: PythQuote, limits: { maxAgeSecs: number; maxConfPpm: number }, now: bigint): string | undefined {
   if (quote.trading === false) return "is not trading";
   if (quote.price <= 0n || quote.emaPrice <= 0n) return "has a non-positive price";
   const age = now - quote.publishTime;
-  if (age > BigInt(limits.maxAgeSecs)) return `was published ${age} s ago (risk limit ${limits.maxAgeSecs} s)`;
+  if (age > BigInt(limits.maxAgeSecs)) return `was published ${age} s ago (liquidation limit ${limits.maxAgeSecs} s)`;
   if (quote.conf * PPM > quote.price * BigInt(limits.maxConfPpm)) {
-    return `has a confidence of ${(Number(quote.conf) / Number(quote.price)).toPrecision(3)} of its price (risk limit ${limits.maxConfPpm / 1e6})`;
+    return `has a confidence of ${(Number(quote.conf) / Number(quote.price)).toPrecision(3)} of its price (liquidation limit ${limits.maxConfPpm / 1e6})`;
   }
   return undefined;
 }
