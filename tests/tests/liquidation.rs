@@ -597,9 +597,9 @@ async fn maximum_account_liquidates_in_one_transaction() {
 }
 
 /// margin_report of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_REPORT_CEILING: u64 = 330_000;
+const MAX_ACCOUNT_REPORT_CEILING: u64 = 336_000;
 /// liquidate (1 contract) of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 720_000;
+const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 740_000;
 
 fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
     // Wire size: signatures (short-vec + 64 each) + message.

@@ -274,7 +274,8 @@ impl MarketSet {
 
         // Derivatives: futures carry P&L against entry, options their cached array.
         let mut sizes = Memo::default();
-        let mut offsets = Memo::default();
+        // One memo per underlying: positions of different underlyings interleave.
+        let mut offsets: [Memo<(u64, u64), i64>; MAX_UNDERLYINGS] = Default::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
             let market = self.market(position.underlying)?;
             let local = usize::from(self.local[usize::from(position.underlying)]);
@@ -306,10 +307,12 @@ impl MarketSet {
                     let cached = cached_array(data, usize::from(position.instrument))?;
                     let age = fresh_age(cached, market, &exchange.params, now)?;
                     // One division per distinct (underlying, S₀, β): the offset depends on the
-                    // underlying's current spot too, so the underlying is part of the key.
+                    // underlying's current spot too, so each underlying has its own memo.
                     // Arrays of one underlying refreshed together share it.
-                    let key = (local, cached.spot, cached.band);
-                    let offset = offsets.get(key, || {
+                    let memo = offsets
+                        .get_mut(local)
+                        .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
+                    let offset = memo.get((cached.spot, cached.band), || {
                         risk::compact::band_offset(
                             market.params.spot,
                             math::from_ppm(cached.spot)?,
