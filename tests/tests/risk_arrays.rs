@@ -173,7 +173,17 @@ async fn an_old_array_or_a_new_volatility_makes_checks_refuse() {
     b.assert_checks_refused(MarginError::StaleRiskArray).await;
     b.env.refresh_risk_arrays(SOL).await.unwrap();
     b.env.margin_report(&b.account).await.unwrap();
-    // A new admin volatility changes the pricing volatility.
+    // Within 2% of the build's volatility the array is used, with its vega slack added.
+    let (before, _) = b.env.margin_report(&b.account).await.unwrap();
+    let params = UnderlyingParamsArgs {
+        vol: 810_000,
+        ..sol_params()
+    };
+    let instruction = b.env.ix_set_underlying_params(SOL, params);
+    b.env.admin_send(instruction).await.unwrap();
+    let (nudged, _) = b.env.margin_report(&b.account).await.unwrap();
+    assert!(nudged.maintenance_margin >= before.maintenance_margin);
+    // A new admin volatility beyond the tolerance makes the arrays stale.
     let params = UnderlyingParamsArgs {
         vol: 900_000,
         ..sol_params()

@@ -293,6 +293,8 @@ export type OptionArray = {
   delta: bigint;
   gamma: bigint;
   vega: bigint;
+  /** Volatility slack, atoms per contract per 1e-6 of pricing-volatility change. */
+  vegaBound: bigint;
 };
 export const optionArrayCodec = getStructCodec([
   ["center", array(i64, RISK_ARRAY_POINTS)],
@@ -304,12 +306,13 @@ export const optionArrayCodec = getStructCodec([
   ["delta", i64],
   ["gamma", i64],
   ["vega", i64],
+  ["vegaBound", i64],
 ]) as FixedSizeCodec<OptionArray, OptionArray>;
 
 /**
  * `CachedRiskArray` (state/underlying.rs): an instrument's cached risk array and the conditions
  * it was built under (`refresh_risk_array`). All zero until the first build (`spot = 0`); a
- * future's stays zero. `#[repr(C)]`, no padding: 1,112 bytes.
+ * future's stays zero. `#[repr(C)]`, no padding: 1,120 bytes.
  */
 export type CachedRiskArray = {
   /** Oracle price S₀ the array was built at, USD `expo = -6`; 0 = never built. */

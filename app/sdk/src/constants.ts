@@ -51,9 +51,11 @@ export const MARGIN_ACCOUNT_SPACE = 8 + 1848;
  * 80 bytes of build conditions, then `risk::compact::OptionArray` (3 x 41 points + 6 words).
  */
 export const RISK_ARRAY_POINTS = 41;
-export const CACHED_RISK_ARRAY_SIZE = 80 + 8 * (3 * RISK_ARRAY_POINTS + 6);
+export const CACHED_RISK_ARRAY_SIZE = 80 + 8 * (3 * RISK_ARRAY_POINTS + 7);
 /** `Underlying::space_with(n)`: the account size with `n` instruments listed. */
 export const underlyingSpaceWith = (instruments: number) => UNDERLYING_SPACE + instruments * CACHED_RISK_ARRAY_SIZE;
+/** `RISK_ARRAY_VOL_TOLERANCE`: the pricing volatility may differ from an array's by up to 2% of it (`expo = -6`). */
+export const RISK_ARRAY_VOL_TOLERANCE = 20_000n;
 /** `RISK_ARRAY_BAND`: an array is used while the oracle price is within 2% of its build price (`expo = -6`). */
 export const RISK_ARRAY_BAND = 20_000n;
 /** `RISK_ARRAY_MAX_AGE`: the longest an array is used, seconds (and at most half the time to expiry at the build). */

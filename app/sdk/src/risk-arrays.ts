@@ -1,13 +1,14 @@
 /**
  * The freshness rule of cached option risk arrays, as the program applies it in every margin check
  * (`margin::fresh_age` and `risk::compact::band_offset`): an option position's array is used only
- * if it was built (`spot != 0`) under the underlying's current pricing volatility, scan range and
+ * if it was built (`spot != 0`) at a pricing volatility within 2% of the current one (the check adds
+ * the array's vega slack for the difference), under the underlying's current scan range and
  * volatility shock and the exchange's current rate, extreme multiple and initial multiplier; if
  * `0 <= now - builtAt <= maxAge`; and if the oracle price is within `band` of the build price.
  * Otherwise the check fails with `StaleRiskArray` and `refresh_risk_array` must run first.
  */
 import type { CachedRiskArray, RiskParameters, Underlying } from "./codecs.js";
-import { PPM } from "./constants.js";
+import { PPM, RISK_ARRAY_VOL_TOLERANCE } from "./constants.js";
 
 /** Integer square root (floor), as `state::isqrt`. */
 export function isqrt(n: bigint): bigint {
@@ -101,7 +102,9 @@ const usd = (e6: bigint) => (Number(e6) / 1e6).toString();
  */
 export function riskArrayStatus(cached: CachedRiskArray | undefined, market: RiskArrayMarket): RiskArrayStatus {
   if (!cached || cached.spot === 0n) return { fresh: false, reason: "missing", detail: "no array yet" };
-  if (cached.vol !== market.vol) {
+  // Within 2% of the build's volatility the check absorbs the change with the array's vega slack.
+  const volChange = cached.vol > market.vol ? cached.vol - market.vol : market.vol - cached.vol;
+  if (volChange * 1_000_000n > cached.vol * RISK_ARRAY_VOL_TOLERANCE) {
     return { fresh: false, reason: "vol", detail: `built at vol ${usd(cached.vol)}, pricing vol now ${usd(market.vol)}` };
   }
   const changed = (

@@ -234,12 +234,12 @@ describe("the SDK matches the IDL", () => {
     }
   });
 
-  test("cached risk arrays (not in the IDL): CachedRiskArray's repr(C) layout, 1,112 bytes each after the struct", () => {
-    // state/underlying.rs: 10 words of conditions, then OptionArray { center, down, up: [i64; 41], 6 words }.
-    assert.equal(CACHED_RISK_ARRAY_SIZE, 1_112);
-    assert.equal(cachedRiskArrayCodec.fixedSize, 1_112);
+  test("cached risk arrays (not in the IDL): CachedRiskArray's repr(C) layout, 1,120 bytes each after the struct", () => {
+    // state/underlying.rs: 10 words of conditions, then OptionArray { center, down, up: [i64; 41], 7 words }.
+    assert.equal(CACHED_RISK_ARRAY_SIZE, 1_120);
+    assert.equal(cachedRiskArrayCodec.fixedSize, 1_120);
     assert.equal(UNDERLYING_SPACE % 8, 0, "the arrays start 8-aligned");
-    const bytes = new Uint8Array(1_112);
+    const bytes = new Uint8Array(1_120);
     const view = new DataView(bytes.buffer);
     const words = ["spot", "builtAt", "maxAge", "band", "vol", "scanRange", "volShock", "rate", "extremeMultiple", "initialMultiplier"];
     words.forEach((_, i) => view.setBigInt64(8 * i, BigInt(i + 1), true));
@@ -248,13 +248,13 @@ describe("the SDK matches the IDL", () => {
       view.setBigInt64(80 + 328 + 8 * p, BigInt(2_000 + p), true);
       view.setBigInt64(80 + 656 + 8 * p, -BigInt(3_000 + p), true);
     }
-    ["tolerance", "theta", "magnitude", "delta", "gamma", "vega"].forEach((_, i) => view.setBigInt64(80 + 984 + 8 * i, BigInt(-(i + 7)), true));
+    ["tolerance", "theta", "magnitude", "delta", "gamma", "vega", "vegaBound"].forEach((_, i) => view.setBigInt64(80 + 984 + 8 * i, BigInt(-(i + 7)), true));
     const decoded = cachedRiskArrayCodec.decode(bytes);
     assert.deepEqual(words.map((w) => decoded[w as keyof typeof decoded]), words.map((_, i) => BigInt(i + 1)));
     assert.deepEqual([decoded.array.center[0], decoded.array.center[40], decoded.array.down[0], decoded.array.up[40]], [1_000n, 1_040n, 2_000n, -3_040n]);
     assert.deepEqual(
-      [decoded.array.tolerance, decoded.array.theta, decoded.array.magnitude, decoded.array.delta, decoded.array.gamma, decoded.array.vega],
-      [-7n, -8n, -9n, -10n, -11n, -12n],
+      [decoded.array.tolerance, decoded.array.theta, decoded.array.magnitude, decoded.array.delta, decoded.array.gamma, decoded.array.vega, decoded.array.vegaBound],
+      [-7n, -8n, -9n, -10n, -11n, -12n, -13n],
     );
     assert.deepEqual(Uint8Array.from(cachedRiskArrayCodec.encode(decoded)), bytes);
 

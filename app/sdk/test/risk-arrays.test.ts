@@ -83,10 +83,10 @@ describe("cached risk arrays through the SDK", () => {
     maker = await env.trader([], 1_000_000n * USDC);
   });
 
-  test("listing grows the Underlying by one 1,112-byte array per instrument, the admin paying the rent", async () => {
+  test("listing grows the Underlying by one 1,120-byte array per instrument, the admin paying the rent", async () => {
     const bytes = data();
     assert.equal(bytes.length, underlyingSpaceWith(3));
-    assert.equal(bytes.length, UNDERLYING_SPACE + 3 * 1_112);
+    assert.equal(bytes.length, UNDERLYING_SPACE + 3 * 1_120);
     const account = env.svm.getAccount(address) as { lamports: bigint };
     assert.equal(account.lamports, env.svm.minimumBalanceForRentExemption(BigInt(bytes.length)), "rent-exempt at the grown size");
     const arrays = decodeCachedRiskArrays(bytes);

@@ -125,9 +125,13 @@ pub struct OptionArray {
     pub delta: i64,
     pub gamma: i64,
     pub vega: i64,
+    /// Volatility slack of either value bound, atoms per contract per 1e-6 of absolute change
+    /// of the pricing volatility (x3): `(1 + V) S_max √T₀ / √(2π)` bounds |∂V/∂σ| at every
+    /// point (the scenario volatilities move by (1 ± V) times the change).
+    pub vega_bound: i64,
 }
 
-const _: () = assert!(core::mem::size_of::<OptionArray>() == 8 * (3 * POINTS + 6));
+const _: () = assert!(core::mem::size_of::<OptionArray>() == 8 * (3 * POINTS + 7));
 
 /// `x` (I80F48) in atoms, rounded down.
 fn floor_atoms(x: I80F48) -> i128 {
@@ -336,6 +340,17 @@ impl OptionArray {
                 max_age_years,
             )?)?
         };
+        self.vega_bound = if expired {
+            0
+        } else {
+            to_i64(vega_bound(
+                params,
+                underlying,
+                expiry_years,
+                contract_size,
+                band,
+            )?)?
+        };
         self.magnitude = largest_value + largest_diff;
         // Greeks are reported, never used in a bound: saturate rather than refuse the array.
         let greek = |g: I80F48| {
@@ -384,6 +399,38 @@ fn theta_bound(
     Ok(3 * per_second)
 }
 
+/// 3 x `max |∂V/∂σ|` x (1 + V) of one contract per 1e-6 of volatility, atoms, rounded up:
+/// vega = `S φ(d1) √T <= S_max √T₀ / √(2π)` for calls and puts, at every point (spot <=
+/// `S_max = S₀(1+β)(1 + E R m)`, `T <= T₀`), and a change Δσ of the pricing volatility moves
+/// each scenario volatility `σ(1 ± V)` by at most `(1 + V) |Δσ|`.
+#[inline(never)]
+fn vega_bound(
+    params: &Params,
+    underlying: &Underlying,
+    expiry_years: I80F48,
+    contract_size: I80F48,
+    band: I80F48,
+) -> Result<i128, RiskError> {
+    const INV_SQRT_2PI: I80F48 = I80F48::lit("0.398942280401432677939946059934");
+    const MARGIN: I80F48 = I80F48::lit("1.000001");
+    const PER_PPM: I80F48 = I80F48::lit("0.000001");
+    let reach = mul(
+        mul(params.extreme_multiple, underlying.scan_range)?,
+        params.initial_multiplier,
+    )?;
+    let s_max = mul(
+        mul(underlying.spot, add(I80F48::ONE, band)?)?,
+        add(I80F48::ONE, reach)?,
+    )?;
+    let per_vol = mul(
+        mul(mul(s_max, math::sqrt(expiry_years)?)?, INV_SQRT_2PI)?,
+        add(I80F48::ONE, underlying.vol_shock)?,
+    )?;
+    // Per 1e-6 of volatility, per contract, padded for the steps' rounding (< 1e-12 relative).
+    let per_ppm = mul(mul(mul(per_vol, contract_size)?, MARGIN)?, PER_PPM)?;
+    Ok(3 * (ceil_atoms(per_ppm) + 1))
+}
+
 /// The band offset `u = (S - S₀) / (S₀ β)` of `spot` in Q24, rounded down, or `None` when the
 /// spot is outside `[S₀(1 - β), S₀(1 + β)]` (the array must be rebuilt). `anchor` and `band`
 /// are the `S₀` and `β` the array was built with.
@@ -421,6 +468,8 @@ pub enum CompactKind {
         offset: i64,
         /// Seconds since the array was built (>= 0, within its window).
         age: i64,
+        /// |pricing volatility now - at the build|, 1e-6 (within the caller's tolerance).
+        vol_change: u64,
     },
 }
 
@@ -520,10 +569,8 @@ const POINT_THIRDS: [(i128, bool); RANGE_POINTS] = [
 fn add_option(
     sums: &mut Sums,
     constants: &Constants,
-    contracts: i64,
     array: &OptionArray,
-    offset: i64,
-    age: i64,
+    (contracts, offset, age, vol_change): (i64, i64, i64, u64),
     floor_per_contract: i128,
 ) -> Result<(), RiskError> {
     if !(-OFFSET_ONE..=OFFSET_ONE).contains(&offset) || age < 0 {
@@ -531,11 +578,15 @@ fn add_option(
     }
     let size = contracts.unsigned_abs();
     let age = u64::try_from(age).map_err(|_| RiskError::Overflow)?;
-    // Slack of one value bound, per contract: tolerance + theta x age.
+    // Slack of one value bound, per contract: tolerance + theta x age + vega x Δσ.
     let slack = u64::try_from(array.theta)
         .ok()
         .and_then(|t| product_below(t, age, MAX_PRODUCT))
         .and_then(|t| t.checked_add(u64::try_from(array.tolerance).ok()?))
+        .and_then(|t| {
+            let vega = u64::try_from(array.vega_bound).ok()?;
+            t.checked_add(product_below(vega, vol_change, MAX_PRODUCT)?)
+        })
         .ok_or(RiskError::Overflow)?;
     // |q| x (2 magnitude + 2 slack) bounds every product below: check it once.
     let reach = u64::try_from(array.magnitude)
@@ -979,10 +1030,12 @@ fn underlying_sides<'a>(
                 instrument,
                 offset,
                 age,
+                vol_change,
             } => {
                 let array = arrays(u, instrument).ok_or(RiskError::Domain)?;
                 let floor = ceil_atoms(mul(floor_per_unit, contract_size)?);
-                add_option(&mut sums, constants, contracts, array, offset, age, floor)?;
+                let leg = (contracts, offset, age, vol_change);
+                add_option(&mut sums, constants, array, leg, floor)?;
             }
         }
     }

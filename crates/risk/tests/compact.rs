@@ -43,6 +43,8 @@ struct Case {
     moves: Vec<f64>,
     /// Fraction of each option's window elapsed.
     age: f64,
+    /// Pricing volatility now vs at the build, in units of the program's 2% tolerance, -1..=1.
+    vol_move: f64,
     /// E, m, φ, V.
     extreme: f64,
     multiplier: f64,
@@ -89,12 +91,13 @@ fn case() -> impl Strategy<Value = Case> {
             prop_oneof![Just(0.0f64), -0.05f64..0.05],
             prop_oneof![Just(0.005f64), Just(0.02), Just(0.05)],
             proptest::collection::vec(prop_oneof![Just(-1.0f64), Just(1.0), -1.0f64..=1.0], n),
-            0.0f64..=1.0,
+            (0.0f64..=1.0, prop_oneof![Just(0.0f64), -1.0f64..=1.0]),
             (1.0f64..4.0, 1.0f64..2.0, 0.0f64..=1.0, 0.05f64..0.6),
             proptest::collection::vec(leg(n), 1..7),
         )
             .prop_map(
-                |(spots, vols, ranges, rho_ppm, rate, band, moves, age, shape, legs)| {
+                |(spots, vols, ranges, rho_ppm, rate, band, moves, timing, shape, legs)| {
+                    let (age, vol_move) = timing;
                     let (extreme, multiplier, phi, shock) = shape;
                     // E R m < 1 (every scenario spot positive).
                     let limit = 0.9 / (extreme * multiplier);
@@ -108,6 +111,7 @@ fn case() -> impl Strategy<Value = Case> {
                         band,
                         moves,
                         age,
+                        vol_move,
                         extreme,
                         multiplier,
                         phi,
@@ -153,6 +157,7 @@ fn evaluate(c: &Case) -> Evaluated {
         .zip(&c.moves)
         .map(|(a, m)| Underlying {
             // The band's ends exactly (the same width the check computes), or inside.
+            vol: a.vol * f(1.0 + 0.02 * c.vol_move),
             spot: if m.abs() == 1.0 {
                 a.spot + (a.spot * band) * f(*m)
             } else {
@@ -220,6 +225,10 @@ fn evaluate(c: &Case) -> Evaluated {
                     .expect("offset")
                     .expect("inside the band"),
                 age,
+                // |Δσ| in 1e-6, rounded up.
+                vol_change: ((now[l.u].vol - anchors[l.u].vol).abs() * I80F48::from_num(1_000_000))
+                    .ceil()
+                    .to_num::<u64>(),
             },
         };
         legs.push(CompactLeg {
@@ -381,9 +390,13 @@ fn compact_is_tight() {
     runner
         .run(&case(), |mut c| {
             c.band = 0.02;
+            // Tightness at the build's volatility (a volatility change adds a deliberately
+            // coarse vega slack until the array is rebuilt).
+            c.vol_move = 0.0;
             let at_anchor = Case {
                 moves: vec![0.0; c.spots.len()],
                 age: 0.0,
+                vol_move: 0.0,
                 ..c.clone()
             };
             let e = evaluate(&at_anchor);

@@ -327,6 +327,7 @@ impl MarketSet {
                         instrument: position.instrument,
                         offset,
                         age,
+                        vol_change: market.vol.abs_diff(cached.vol),
                     }
                 }
                 _ => return err!(MarginError::InvalidInstrumentKind),
@@ -387,8 +388,9 @@ impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
     }
 }
 
-/// Seconds since `cached` was built, if it may still be used: built, under the current pricing
-/// volatility, scan parameters and exchange parameters, and within its window.
+/// Seconds since `cached` was built, if it may still be used: built, at a pricing volatility
+/// within `RISK_ARRAY_VOL_TOLERANCE` of the current one (the engine adds the array's vega slack
+/// for the difference), under the current scan and exchange parameters, and within its window.
 pub fn fresh_age(
     cached: &CachedRiskArray,
     market: &Market,
@@ -398,7 +400,8 @@ pub fn fresh_age(
     let age = now.saturating_sub(cached.built_at);
     require!(
         cached.spot != 0
-            && cached.vol == market.vol
+            && market.vol.abs_diff(cached.vol).saturating_mul(PPM)
+                <= cached.vol.saturating_mul(RISK_ARRAY_VOL_TOLERANCE)
             && cached.scan_range == market.scan_range
             && cached.vol_shock == market.vol_shock
             && cached.rate == params.rate

@@ -123,6 +123,10 @@ pub fn isqrt(n: u64) -> u64 {
 /// Band β of a cached option risk array, `expo = -6`: the array is used while the oracle price
 /// is within 2% of the price it was built at.
 pub const RISK_ARRAY_BAND: u64 = 20_000;
+/// Largest change of the pricing volatility, relative to the one an array was built at
+/// (`expo = -6`: 2%), that the check absorbs with the array's vega slack; beyond it the array is
+/// stale.
+pub const RISK_ARRAY_VOL_TOLERANCE: u64 = 20_000;
 /// Longest a cached option risk array is used, seconds (and never past half the time left to
 /// expiry at the build).
 pub const RISK_ARRAY_MAX_AGE: i64 = 3_600;
@@ -153,7 +157,7 @@ pub struct CachedRiskArray {
     pub array: risk::compact::OptionArray,
 }
 
-const _: () = assert!(core::mem::size_of::<CachedRiskArray>() == 80 + 1_032);
+const _: () = assert!(core::mem::size_of::<CachedRiskArray>() == 80 + 1_040);
 const _: () = assert!(Underlying::SPACE.is_multiple_of(8));
 
 impl Underlying {
