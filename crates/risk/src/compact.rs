@@ -29,11 +29,13 @@
 //! built at `T₀`; at `T = T₀ - age` each value moves by at most `|∂V/∂T| age`, and
 //! `|∂V/∂T| <= S σ φ(d1) / (2 √T) + |r| K e^{-rT} <= S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`
 //! over every point (spot <= `S_max`, vol <= `σ_max`, `T >= T_min`): `theta` is 3 x that per
-//! second. Each P&L entry `q (bound_s - bound_now)` is then within `2 |q| (tolerance + theta
-//! age)` of a value at most the exact P&L (both bounds move by one slack); that amount joins the
+//! second. A change Δσ of the pricing volatility moves each value by at most
+//! `(1 + V) S_max √T₀ / √(2π) |Δσ|` (vega at the largest spot, scenario volatilities σ(1 ± V)):
+//! `vega_bound` is 3 x that per 1e-6. Each P&L entry `q (bound_s - bound_now)` is then within
+//! `2 |q| (tolerance + theta age + vega_bound |Δσ|)` of a value at most the exact P&L (both
+//! bounds move by one slack); that amount joins the
 //! underlying's tolerance, which is added to its scanning loss, to the leg's own requirement
 //! and to the portfolio bound, as [`crate::report`] adds its own.
-
 //!
 //! ## Magnitudes
 //! Every `i128` in the aggregation stays below 2^110 in magnitude: a leg's per-point product
@@ -103,7 +105,7 @@ const RHO_ONE: i64 = 1_000_000 * RHO_UNIT_PER_PPM;
 /// `c` is scaled below 2^29 for the form: `M_uv c_v` < 2^30 x 2^29, eight of them < 2^62.
 const FORM_BITS: u32 = 29;
 
-/// The cached risk array of ONE contract of one option (see the module docs). 1,032 bytes,
+/// The cached risk array of ONE contract of one option (see the module docs). 1,040 bytes,
 /// 8-byte aligned, the same layout on every target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
