@@ -366,6 +366,18 @@ impl OptionArray {
     }
 }
 
+/// The largest spot any point of an array can see: `S₀(1 + β)(1 + E R m)`.
+fn max_spot(params: &Params, underlying: &Underlying, band: I80F48) -> Result<I80F48, RiskError> {
+    let reach = mul(
+        mul(params.extreme_multiple, underlying.scan_range)?,
+        params.initial_multiplier,
+    )?;
+    mul(
+        mul(underlying.spot, add(I80F48::ONE, band)?)?,
+        add(I80F48::ONE, reach)?,
+    )
+}
+
 /// 3 x `max |∂V/∂t|` per second of one contract over every point of the array, atoms, rounded
 /// up: `S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`, `S_max = S₀(1+β)(1 + E R m)`,
 /// `σ_max = σ(1 + V)`, `T_min = T₀ - max_age`.
@@ -381,14 +393,7 @@ fn theta_bound(
 ) -> Result<i128, RiskError> {
     const TWO_PI: I80F48 = I80F48::lit("6.283185307179586476925286766559");
     const MARGIN: I80F48 = I80F48::lit("1.000001");
-    let reach = mul(
-        mul(params.extreme_multiple, underlying.scan_range)?,
-        params.initial_multiplier,
-    )?;
-    let s_max = mul(
-        mul(underlying.spot, add(I80F48::ONE, band)?)?,
-        add(I80F48::ONE, reach)?,
-    )?;
+    let s_max = max_spot(params, underlying, band)?;
     let vol_max = mul(underlying.vol, add(I80F48::ONE, underlying.vol_shock)?)?;
     let t_min = sub(expiry_years, max_age_years)?;
     let decay = mul(mul(s_max, vol_max)?, math::rsqrt(mul(TWO_PI, t_min)?)?)? >> 1u32;
@@ -416,14 +421,7 @@ fn vega_bound(
     const INV_SQRT_2PI: I80F48 = I80F48::lit("0.398942280401432677939946059934");
     const MARGIN: I80F48 = I80F48::lit("1.000001");
     const PER_PPM: I80F48 = I80F48::lit("0.000001");
-    let reach = mul(
-        mul(params.extreme_multiple, underlying.scan_range)?,
-        params.initial_multiplier,
-    )?;
-    let s_max = mul(
-        mul(underlying.spot, add(I80F48::ONE, band)?)?,
-        add(I80F48::ONE, reach)?,
-    )?;
+    let s_max = max_spot(params, underlying, band)?;
     let per_vol = mul(
         mul(mul(s_max, math::sqrt(expiry_years)?)?, INV_SQRT_2PI)?,
         add(I80F48::ONE, underlying.vol_shock)?,
