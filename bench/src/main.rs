@@ -416,18 +416,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
         }
     }
     let now = b.env.now().await;
-    let list = |underlying: Pubkey, admin: Pubkey, exchange: Pubkey, args: ListInstrumentArgs| {
-        ix(
-            portfolio_margin::accounts::ListInstrument {
-                admin,
-                exchange,
-                underlying,
-                system_program: anchor_lang::system_program::ID,
-            },
-            portfolio_margin::instruction::ListInstrument { args },
-        )
-    };
-    let (u0, exchange_key, admin_key) = (b.env.underlyings[0].key, b.env.exchange, admin.pubkey());
+    let (exchange_key, admin_key) = (b.env.exchange, admin.pubkey());
     let future_args = ListInstrumentArgs {
         kind: instrument_kind::FUTURE,
         strike: 0,
@@ -437,7 +426,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
     b.step(
         &mut rows,
         "list_instrument",
-        vec![list(u0, admin_key, exchange_key, future_args)],
+        vec![b.env.ix_list(0, future_args)],
         &[&admin],
     )
     .await;
@@ -448,7 +437,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
         contract_size: 1_000_000,
     };
     b.env
-        .send(&[list(u0, admin_key, exchange_key, call_args)], &[&admin])
+        .send(&[b.env.ix_list(0, call_args)], &[&admin])
         .await
         .expect("list call");
     let refresh = b.env.ix_refresh_risk_array(0, 1);
@@ -466,7 +455,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
         contract_size: 1_000_000,
     };
     b.env
-        .send(&[list(u0, admin_key, exchange_key, short_args)], &[&admin])
+        .send(&[b.env.ix_list(0, short_args)], &[&admin])
         .await
         .expect("list short-lived future");
     let (future, call, short_future) = (0u8, 1u8, 2u8);
@@ -491,16 +480,7 @@ async fn typical_path() -> Vec<(String, Cu)> {
     );
     b.step(&mut rows, "set_parameters", vec![set_params], &[&admin])
         .await;
-    let set_underlying = ix(
-        portfolio_margin::accounts::SetUnderlyingParams {
-            admin: admin_key,
-            exchange: exchange_key,
-            underlying: u0,
-        },
-        portfolio_margin::instruction::SetUnderlyingParams {
-            params: sol_params(),
-        },
-    );
+    let set_underlying = b.env.ix_set_underlying_params(0, sol_params());
     b.step(
         &mut rows,
         "set_underlying_params",

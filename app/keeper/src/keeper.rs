@@ -799,15 +799,7 @@ fn stale_reason(
             market.vol
         ));
     }
-    let inside = portfolio_margin::math::from_ppm(cached.spot)
-        .and_then(|anchor| {
-            let band = portfolio_margin::math::from_ppm(cached.band)?;
-            risk::compact::band_offset(market.params.spot, anchor, band)
-                .map_err(|e| anchor_lang::error!(portfolio_margin::error::MarginError::from(e)))
-        })
-        .ok()
-        .flatten()
-        .is_some();
+    let inside = portfolio_margin::margin::band_offset(cached, market).is_ok();
     (!inside).then(|| {
         format!(
             "price {} left the band around {}",

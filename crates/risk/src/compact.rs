@@ -658,9 +658,12 @@ fn add_option(
         i128::from(product_below(size, per_contract, MAX_PRODUCT).ok_or(RiskError::Overflow)?)
     };
     sums.floor += floor;
-    // The position alone: max(0, worst full-weight loss, φ x worst extreme loss) + slack.
-    let weighted = mul_q32_ceil(i128::from(worst_extreme), constants.phi)?;
-    let own_loss = i128::from(worst_full).max(weighted).max(0);
+    // The position alone: its own scanning loss + slack.
+    let (own_loss, _) = weigh(
+        constants,
+        (i128::from(worst_full), 0),
+        (i128::from(worst_extreme), 0),
+    )?;
     sums.isolated += (own_loss + own_slack).max(floor);
     Ok(())
 }
@@ -680,6 +683,16 @@ fn scanning_loss(
             *worst = (loss, p);
         }
     }
+    weigh(constants, full, extreme)
+}
+
+/// `max(0, worst full-weight loss, φ x worst extreme loss)` from the two worsts (each with the
+/// index of its point), and the index of the one that sets it.
+fn weigh(
+    constants: &Constants,
+    full: (i128, usize),
+    extreme: (i128, usize),
+) -> Result<(i128, usize), RiskError> {
     let weighted = mul_q32_ceil(extreme.0, constants.phi)?;
     let (loss, at) = if weighted > full.0 {
         (weighted, extreme.1)

@@ -52,7 +52,8 @@ pub struct MarketSet {
     pub instruments: Vec<Instrument>,
     /// `registry[local]` = (offset in `instruments`, instrument count) of `markets[local]`.
     pub registry: [(u16, u8); MAX_UNDERLYINGS],
-    /// The markets' engine parameters, in `markets` order.
+    /// The markets' engine parameters, in `markets` order (copied once here so that
+    /// `evaluate`, called up to four times per instruction, allocates nothing for them).
     params: Vec<risk::Underlying>,
     /// One buffer of legs reused by every `evaluate` (the SBF heap is a 32 KiB bump
     /// allocator: nothing is freed within an instruction).
@@ -312,15 +313,8 @@ impl MarketSet {
                     let memo = offsets
                         .get_mut(local)
                         .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
-                    let offset = memo.get((cached.spot, cached.band), || {
-                        risk::compact::band_offset(
-                            market.params.spot,
-                            math::from_ppm(cached.spot)?,
-                            math::from_ppm(cached.band)?,
-                        )
-                        .map_err(MarginError::from)?
-                        .ok_or_else(|| error!(MarginError::StaleRiskArray))
-                    })?;
+                    let offset =
+                        memo.get((cached.spot, cached.band), || band_offset(cached, market))?;
                     CompactKind::Option {
                         contracts: position.quantity,
                         contract_size,
@@ -386,6 +380,18 @@ impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
         self.last = Some((key, value));
         Ok(value)
     }
+}
+
+/// Where the market's spot lies in `cached`'s band (`risk::compact::band_offset`, Q24), or
+/// `StaleRiskArray` when it is outside: the band half of the freshness rule.
+pub fn band_offset(cached: &CachedRiskArray, market: &Market) -> Result<i64> {
+    risk::compact::band_offset(
+        market.params.spot,
+        math::from_ppm(cached.spot)?,
+        math::from_ppm(cached.band)?,
+    )
+    .map_err(MarginError::from)?
+    .ok_or_else(|| error!(MarginError::StaleRiskArray))
 }
 
 /// Seconds since `cached` was built, if it may still be used: built, at a pricing volatility
