@@ -203,6 +203,12 @@ fn set_sbf_dir(dir: &Path) {
 
 async fn run(root: &Path) {
     let started = Instant::now();
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        // Where the maximum account's units go, from the feature-`bench` build's probes.
+        set_sbf_dir(&root.join("target/deploy-bench"));
+        max_liquidation().await;
+        return;
+    }
     set_sbf_dir(&root.join("target/deploy"));
     println!("## Compute units on the SBF build (`cargo run -p bench`)\n");
     println!("Units consumed per instruction (ComputeBudget instruction subtracted), solana-program-test 4.0, `target/deploy/portfolio_margin.so`.\n");
@@ -1043,12 +1049,58 @@ async fn max_liquidation() -> MaxLiquidation {
     );
     let bytes = 1 + tx.signatures.len() * 64 + tx.message.serialize().len();
     let accounts = tx.message.account_keys.len();
-    let liquidate = b.measure(&[instruction], &[&keeper.keypair]).await;
+    let liquidate = b.measure(&[instruction.clone()], &[&keeper.keypair]).await;
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        let remaining = b.env.margin_accounts(&account).await;
+        let report = b.env.ix_margin_report(&account, &remaining);
+        for (name, ix, signers) in [
+            ("margin_report", report, vec![]),
+            ("liquidate", instruction, vec![&keeper.keypair]),
+        ] {
+            let logs = b.env.simulate_logs(&[ix], &signers).await;
+            print_profile(name, &logs);
+        }
+    }
     MaxLiquidation {
         report,
         liquidate,
         bytes,
         accounts,
+    }
+}
+
+/// The units spent between consecutive `probe!`s of a feature-`bench` build (`--profile`).
+fn print_profile(name: &str, logs: &[String]) {
+    println!("\n### Profile of {name} (units since the previous probe)\n");
+    println!("| probe | CU |\n|---|---:|");
+    if std::env::var_os("BENCH_PROFILE_LOGS").is_some() {
+        for line in logs {
+            eprintln!("{line}");
+        }
+    }
+    let mut label = "entry".to_string();
+    let mut last: Option<u64> = None;
+    for line in logs {
+        if let Some(rest) = line.strip_prefix("Program log: probe: ") {
+            label = rest.to_string();
+        } else if let Some(rest) = line.strip_prefix("Program log: heap ") {
+            label = format!("{label} (heap {})", rest.trim_start_matches('0'));
+        } else if let Some(rest) = line.strip_prefix("Program consumption: ") {
+            let Some(left) = rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if let Some(previous) = last {
+                println!("| {label} | {} |", thousands(previous.saturating_sub(left)));
+            }
+            last = Some(left);
+        } else if line.contains("consumed") || line.contains("failed") || line.contains("panicked")
+        {
+            println!("| {line} | |");
+        }
     }
 }
 

@@ -317,6 +317,22 @@ impl Env {
         Ok((details.units_consumed, data))
     }
 
+    /// The program logs of simulating `instructions` (successful or not).
+    pub async fn simulate_logs(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Vec<String> {
+        let tx = self.transaction(instructions, signers).await;
+        match self.ctx.banks_client.simulate_transaction(tx).await {
+            Ok(sim) => match (sim.result, sim.simulation_details) {
+                (_, Some(details)) => details.logs,
+                (result, None) => vec![format!("simulation failed: {result:?}")],
+            },
+            Err(e) => vec![format!("simulation failed: {e:?}")],
+        }
+    }
+
     pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
         let payer = self.payer();
         let transfer =

@@ -207,7 +207,7 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::NothingToLiquidate);
                     return Ok(preview);
                 };
-                let entry = *self
+                let entry = self
                     .markets
                     .instrument(underlying, instrument)
                     .map_err(engine)?;

@@ -153,7 +153,15 @@ fn from_atoms(atoms: i128) -> Result<I80F48, RiskError> {
 /// A Greek sum (scale 2^32) as I80F48, saturating: Greeks are reported and set the fit's slope,
 /// for which any value is valid; they never enter a bound.
 fn greek(x: i128) -> I80F48 {
-    I80F48::from_bits(x.saturating_mul(1i128 << GREEK_SHIFT))
+    // A compare and a shift: a saturating `i128` multiply is a runtime-library call on SBF.
+    let bits = if x.unsigned_abs() < 1u128 << (127 - GREEK_SHIFT) {
+        x << GREEK_SHIFT
+    } else if x < 0 {
+        i128::MIN
+    } else {
+        i128::MAX
+    };
+    I80F48::from_bits(bits)
 }
 
 /// `x << bits` when it fits (a comparison and a shift; an `i128` multiply costs ~100-300 CU on
@@ -903,17 +911,27 @@ pub fn compact_report<'a>(
     Ok(report)
 }
 
-/// Every underlying's sides, floor and isolated requirement.
+/// One underlying's contribution to a compact report besides its report entry: its two sides,
+/// short-option floor and isolated requirement.
 #[derive(Clone, Copy, Default)]
-struct AllSides {
-    maintenance: [Side; MAX_UNDERLYINGS],
-    initial: [Side; MAX_UNDERLYINGS],
-    floors: [i128; MAX_UNDERLYINGS],
+struct UnderlyingPart {
+    maintenance: Side,
+    initial: Side,
+    floor: i128,
     isolated: i128,
 }
 
-/// [`compact_report`] writing into `report` (on SBF the caller keeps the ~1 KiB report off
-/// this frame: every frame is 4 KiB).
+/// The parts of a book's underlyings (`n` of them) as [`compact_parts`] leaves them; with the
+/// report entries it wrote, all that [`compact_combine`] needs. A caller that changes the legs
+/// of some underlyings can recompute their parts alone (a mask) and combine again: every other
+/// part and entry is a function of its own legs and underlying only. ~2 KiB.
+#[derive(Clone, Copy, Default)]
+pub struct CompactParts {
+    n: usize,
+    parts: [UnderlyingPart; MAX_UNDERLYINGS],
+}
+
+/// [`compact_report`] writing into `report`.
 #[inline(never)]
 pub fn compact_report_into<'a>(
     params: &Params,
@@ -923,6 +941,44 @@ pub fn compact_report_into<'a>(
     arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
     report: &mut Report,
 ) -> Result<(), RiskError> {
+    let mut parts = CompactParts::default();
+    *report = Report::default();
+    compact_parts(
+        params,
+        underlyings,
+        legs,
+        arrays,
+        u32::MAX,
+        &mut parts,
+        report,
+    )?;
+    compact_combine(params, rho, &parts, report)
+}
+
+fn constants(params: &Params) -> Result<Constants, RiskError> {
+    Ok(Constants {
+        phi: q32_ceil(params.extreme_fraction),
+        extreme: q32_ceil(params.extreme_multiple),
+        linear_worst: q32_ceil(
+            mul(params.extreme_fraction, params.extreme_multiple)?.max(I80F48::ONE),
+        ),
+    })
+}
+
+/// Computes the parts and report entries of the underlyings `u` with bit `u` set in `only`
+/// from `legs` (every leg of those underlyings must be in `legs`; legs of other underlyings are
+/// ignored), leaving the other parts and entries as they are. `parts` and `report` are sized
+/// to `underlyings`.
+#[inline(never)]
+pub fn compact_parts<'a>(
+    params: &Params,
+    underlyings: &[Underlying],
+    legs: &[CompactLeg],
+    arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
+    only: u32,
+    parts: &mut CompactParts,
+    report: &mut Report,
+) -> Result<(), RiskError> {
     let n = underlyings.len();
     if n > MAX_UNDERLYINGS {
         return Err(RiskError::TooManyUnderlyings);
@@ -930,49 +986,51 @@ pub fn compact_report_into<'a>(
     if legs.iter().any(|l| l.underlying >= n) {
         return Err(RiskError::UnknownUnderlying);
     }
-    let constants = Constants {
-        phi: q32_ceil(params.extreme_fraction),
-        extreme: q32_ceil(params.extreme_multiple),
-        linear_worst: q32_ceil(
-            mul(params.extreme_fraction, params.extreme_multiple)?.max(I80F48::ONE),
-        ),
-    };
-    *report = Report {
-        n,
-        ..Report::default()
-    };
-    let mut sides = AllSides::default();
+    let constants = constants(params)?;
+    parts.n = n;
+    report.n = n;
+    // Underlyings without legs contribute nothing: an all-zero side (what the sums of no legs
+    // fit to) and a zero report entry, without the work.
+    let present = legs
+        .iter()
+        .fold(0u32, |mask, leg| mask | 1 << leg.underlying);
+    crate::probe!("engine: setup");
     for (u, underlying) in underlyings.iter().enumerate() {
-        finish_underlying(
-            params, &constants, underlying, u, legs, arrays, &mut sides, report,
-        )?;
+        if only & 1 << u == 0 {
+            continue;
+        }
+        let (part, entry) = if present & 1 << u == 0 {
+            let entry = UnderlyingReport {
+                worst: scenario(params, underlying, 0),
+                ..UnderlyingReport::default()
+            };
+            (UnderlyingPart::default(), entry)
+        } else {
+            underlying_part(params, &constants, underlying, u, legs, arrays)?
+        };
+        parts.parts[u] = part;
+        report.underlyings[u] = entry;
     }
-    combine(&constants, rho, n, &sides, report)
+    Ok(())
 }
 
-/// Sums underlying `u`'s legs, fits its sides and writes its part of the report.
+/// Sums underlying `u`'s legs, fits its sides and forms its report entry.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn finish_underlying<'a>(
+fn underlying_part<'a>(
     params: &Params,
     constants: &Constants,
     underlying: &Underlying,
     u: usize,
     legs: &[CompactLeg],
     arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
-    sides: &mut AllSides,
-    report: &mut Report,
-) -> Result<(), RiskError> {
+) -> Result<(UnderlyingPart, UnderlyingReport), RiskError> {
     let (sums, mm, im) = underlying_sides(params, constants, underlying, u, legs, arrays)?;
-    sides.maintenance[u] = mm;
-    sides.initial[u] = im;
-    sides.floors[u] = sums.floor;
-    sides.isolated += sums.isolated;
+    crate::probe!("engine: sides");
     let value = add(
         from_atoms(sums.option_value)?,
         mul(sums.spot, underlying.spot)?,
     )?;
-    report.underlyings[u] = UnderlyingReport {
+    let entry = UnderlyingReport {
         value,
         delta: greek(sums.delta).saturating_add(sums.linear),
         gamma: greek(sums.gamma),
@@ -981,30 +1039,52 @@ fn finish_underlying<'a>(
         worst: scenario(params, underlying, mm.worst),
         short_option_floor: from_atoms(sums.floor)?,
     };
-    report.value = add(report.value, value)?;
-    Ok(())
+    crate::probe!("engine: report entry");
+    let part = UnderlyingPart {
+        maintenance: mm,
+        initial: im,
+        floor: sums.floor,
+        isolated: sums.isolated,
+    };
+    Ok((part, entry))
 }
 
-/// The portfolio bound at both ranges, floors, and the requirements.
+/// Completes `report` from the underlyings' parts and the entries [`compact_parts`] wrote: the
+/// total value, the portfolio bound at both ranges, floors, and the requirements.
 #[inline(never)]
-fn combine(
-    constants: &Constants,
+pub fn compact_combine(
+    params: &Params,
     rho: &CorrelationPpm,
-    n: usize,
-    sides: &AllSides,
+    parts: &CompactParts,
     report: &mut Report,
 ) -> Result<(), RiskError> {
-    let p = portfolio_loss(constants, rho, &sides.maintenance[..n])?;
-    let p_initial = portfolio_loss(constants, rho, &sides.initial[..n])?;
+    let constants = constants(params)?;
+    let n = parts.n;
+    if report.n != n {
+        return Err(RiskError::UnknownUnderlying);
+    }
+    let parts = &parts.parts[..n];
+    let mut maintenance = [Side::default(); MAX_UNDERLYINGS];
+    let mut initial = [Side::default(); MAX_UNDERLYINGS];
+    let mut isolated = 0i128;
     let mut netted = 0i128;
     let mut floor_sum = 0i128;
-    for u in 0..n {
-        netted += sides.maintenance[u].loss.max(sides.floors[u]);
-        floor_sum += sides.floors[u];
+    let mut value = I80F48::ZERO;
+    for (u, part) in parts.iter().enumerate() {
+        maintenance[u] = part.maintenance;
+        initial[u] = part.initial;
+        isolated += part.isolated;
+        netted += part.maintenance.loss.max(part.floor);
+        floor_sum += part.floor;
+        value = add(value, report.underlyings[u].value)?;
     }
-    let netted = netted.min(sides.isolated);
+    let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
+    crate::probe!("engine: portfolio loss");
+    let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
+    let netted = netted.min(isolated);
     let portfolio = p.max(floor_sum).min(netted);
-    report.isolated_margin = from_atoms(sides.isolated)?;
+    report.value = value;
+    report.isolated_margin = from_atoms(isolated)?;
     report.netted_margin = from_atoms(netted)?;
     report.portfolio_margin = from_atoms(portfolio)?;
     report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
@@ -1052,48 +1132,53 @@ fn underlying_sides<'a>(
             }
         }
     }
+    crate::probe!("engine: legs");
     if linear_sizes > I80F48::ZERO {
         sums.tolerance += LINEAR_SLACK;
     }
     let initial_range = mul(underlying.scan_range, params.initial_multiplier)?;
     // Linear legs: P&L D S f R with D the net units, exactly linear. Per point, the thirds of
     // `D S R` (and of `D S R E` for extremes) rounded toward the lower P&L; the I80F48 steps
-    // before the rounding err by < 2^-40 quote, inside `LINEAR_SLACK`.
-    for (r, range) in [underlying.scan_range, initial_range]
-        .into_iter()
-        .enumerate()
-    {
-        let move_full = mul(mul(sums.linear, spot)?, range)?;
-        let move_extreme = mul(move_full, params.extreme_multiple)?;
-        let thirds_of = |x: I80F48| (div3_floor(floor_atoms(x)), -div3_floor(-ceil_atoms(x)));
-        // In 64 bits (a linear move beyond 2^60 atoms, 1e12 USD, is refused as overflow): the
-        // steps times |thirds| <= 3 stay below 2^62.
-        let narrow = |x: i128| {
-            i64::try_from(x)
-                .ok()
-                .filter(|v| v.unsigned_abs() < 1 << 60)
-                .ok_or(RiskError::Overflow)
-        };
-        let (full_low, full_high) = thirds_of(move_full);
-        let (extreme_low, extreme_high) = thirds_of(move_extreme);
-        let steps = [
-            (narrow(full_low)?, narrow(full_high)?),
-            (narrow(extreme_low)?, narrow(extreme_high)?),
-        ];
-        for (p, &(thirds, is_extreme)) in POINT_THIRDS.iter().enumerate() {
-            let (low, high) = steps[usize::from(is_extreme)];
-            let step = if thirds > 0 { low } else { high };
-            // `thirds` is in -3..=3.
-            let linear = step.wrapping_mul(thirds as i64);
-            let entry = &mut sums.pnl[r * RANGE_POINTS + p];
-            *entry = plus(*entry, i128::from(linear));
-        }
-        if r == 0 {
-            // Each linear leg alone: |q| S R max(1, φE), summed over legs.
-            let own = ceil_atoms(mul(linear_sizes, mul(spot, range)?)?);
-            sums.isolated += mul_q32_ceil(own, constants.linear_worst)? + LINEAR_SLACK;
+    // before the rounding err by < 2^-40 quote, inside `LINEAR_SLACK`. Without linear legs
+    // there is nothing to add (and no rounding to pad).
+    if linear_sizes > I80F48::ZERO {
+        for (r, range) in [underlying.scan_range, initial_range]
+            .into_iter()
+            .enumerate()
+        {
+            let move_full = mul(mul(sums.linear, spot)?, range)?;
+            let move_extreme = mul(move_full, params.extreme_multiple)?;
+            let thirds_of = |x: I80F48| (div3_floor(floor_atoms(x)), -div3_floor(-ceil_atoms(x)));
+            // In 64 bits (a linear move beyond 2^60 atoms, 1e12 USD, is refused as overflow): the
+            // steps times |thirds| <= 3 stay below 2^62.
+            let narrow = |x: i128| {
+                i64::try_from(x)
+                    .ok()
+                    .filter(|v| v.unsigned_abs() < 1 << 60)
+                    .ok_or(RiskError::Overflow)
+            };
+            let (full_low, full_high) = thirds_of(move_full);
+            let (extreme_low, extreme_high) = thirds_of(move_extreme);
+            let steps = [
+                (narrow(full_low)?, narrow(full_high)?),
+                (narrow(extreme_low)?, narrow(extreme_high)?),
+            ];
+            for (p, &(thirds, is_extreme)) in POINT_THIRDS.iter().enumerate() {
+                let (low, high) = steps[usize::from(is_extreme)];
+                let step = if thirds > 0 { low } else { high };
+                // `thirds` is in -3..=3.
+                let linear = step.wrapping_mul(thirds as i64);
+                let entry = &mut sums.pnl[r * RANGE_POINTS + p];
+                *entry = plus(*entry, i128::from(linear));
+            }
+            if r == 0 {
+                // Each linear leg alone: |q| S R max(1, φE), summed over legs.
+                let own = ceil_atoms(mul(linear_sizes, mul(spot, range)?)?);
+                sums.isolated += mul_q32_ceil(own, constants.linear_worst)? + LINEAR_SLACK;
+            }
         }
     }
+    crate::probe!("engine: linear");
     // The slope c = Δ S R of the fit: any value is valid (the fit is exact for it); the net
     // delta makes it tight.
     let delta = greek(sums.delta).saturating_add(sums.linear);

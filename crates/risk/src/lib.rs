@@ -10,9 +10,33 @@
 //! `vol_shock`, `rate` and fractions as plain decimals (0.8 = 80%); `expiry_years` in years;
 //! delta per unit of underlying; gamma per unit of price; vega per 1.00 of volatility.
 #![no_std]
-#![forbid(unsafe_code)]
+// No unsafe code; the `probe` feature's one syscall (bench builds only) is the exception.
+#![cfg_attr(not(feature = "probe"), forbid(unsafe_code))]
+#![cfg_attr(feature = "probe", deny(unsafe_code))]
 // Matrix and scenario loops read clearer with explicit indices.
 #![allow(clippy::needless_range_loop)]
+
+/// Logs `label` and the compute units left (feature `probe`, on SBF; see `Cargo.toml`).
+#[cfg(feature = "probe")]
+#[inline(never)]
+#[allow(unsafe_code)]
+pub fn probe(label: &str) {
+    solana_msg::sol_log(label);
+    #[cfg(target_os = "solana")]
+    // SAFETY: a syscall without arguments; it only writes a log line.
+    unsafe {
+        solana_msg::syscalls::sol_log_compute_units_()
+    };
+}
+
+/// `probe!("label")`: [`probe`] under the `probe` feature, nothing otherwise.
+#[macro_export]
+macro_rules! probe {
+    ($label:literal) => {
+        #[cfg(feature = "probe")]
+        $crate::probe(concat!("probe: ", $label));
+    };
+}
 
 mod black_scholes;
 pub mod compact;
@@ -26,7 +50,7 @@ mod tables;
 pub use black_scholes::{black_scholes, Greeks};
 pub use correlation::{Correlation, CORRELATION_TOLERANCE};
 pub use fixed::types::I80F48;
-pub use haircut::{collateral_value, haircut, HaircutParams};
+pub use haircut::{collateral_value, haircut, haircut_relative, HaircutParams};
 pub use margin::{report, report_from_arrays, Leg, Report, UnderlyingReport};
 pub use scenarios::{
     risk_array, scenario, RiskArray, ScenarioPnl, UnderlyingScenarios, EXTREME_DOWN, EXTREME_UP,

@@ -7,6 +7,45 @@ use solana_compiler_builtins as _;
 
 use anchor_lang::prelude::*;
 
+/// Under the `bench` feature, logs `probe: <label>` and the compute units left (`BENCH_PROFILE=1
+/// cargo run -p bench` turns consecutive probes into a per-phase table); nothing otherwise.
+#[macro_export]
+macro_rules! probe {
+    ($label:literal) => {
+        #[cfg(feature = "bench")]
+        risk::probe(concat!("probe: ", $label));
+        #[cfg(all(feature = "bench", target_os = "solana"))]
+        $crate::log_heap_used();
+    };
+}
+
+/// Logs how much of the 32 KiB bump heap is in use (feature `bench`, on SBF): the entrypoint's
+/// allocator keeps its next position in the heap's first word and allocates downward.
+#[cfg(all(feature = "bench", target_os = "solana"))]
+#[inline(never)]
+pub fn log_heap_used() {
+    const HEAP_START: usize = 0x3_0000_0000;
+    const HEAP_LENGTH: usize = 32 * 1024;
+    // SAFETY: the heap region is mapped for every SBF program and its first word is the bump
+    // allocator's position (0 before the first allocation).
+    let position = unsafe { core::ptr::read_volatile(HEAP_START as *const usize) };
+    let used = if position == 0 {
+        0
+    } else {
+        HEAP_START + HEAP_LENGTH - position
+    };
+    // "heap <used>" without allocating.
+    let mut text = *b"heap 00000000";
+    let mut rest = used;
+    for digit in text[5..].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    if let Ok(line) = core::str::from_utf8(&text) {
+        anchor_lang::solana_program::msg!(line);
+    }
+}
+
 pub mod error;
 pub mod events;
 pub mod instructions;

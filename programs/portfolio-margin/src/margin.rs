@@ -16,7 +16,7 @@
 use core::cell::RefCell;
 
 use anchor_lang::prelude::*;
-use risk::compact::{CompactKind, CompactLeg, CorrelationPpm};
+use risk::compact::{CompactKind, CompactLeg, CompactParts, CorrelationPpm};
 use risk::I80F48;
 
 use crate::error::MarginError;
@@ -40,6 +40,30 @@ pub struct Market {
     pub params: risk::Underlying,
 }
 
+/// An instrument's listing terms, as the margin check and the instructions over a `MarketSet`
+/// use them (settlement price and open interest are read from the `Underlying` account where
+/// they are needed).
+#[derive(Clone, Copy, Debug)]
+struct Listed {
+    strike: u64,
+    contract_size: u64,
+    expiry: i64,
+    kind: u8,
+    status: u8,
+}
+
+impl From<&Instrument> for Listed {
+    fn from(i: &Instrument) -> Self {
+        Listed {
+            strike: i.strike,
+            contract_size: i.contract_size,
+            expiry: i.expiry,
+            kind: i.kind,
+            status: i.status,
+        }
+    }
+}
+
 /// Everything the margin check loaded, so callers can evaluate before and after a change.
 pub struct MarketSet {
     pub markets: Vec<Market>,
@@ -48,8 +72,9 @@ pub struct MarketSet {
     /// Correlation rows of the loaded underlyings, `expo = -6`, in `markets` order.
     pub correlation: Box<CorrelationPpm>,
     /// Instrument registries of the loaded underlyings, concatenated in `markets` order
-    /// (copies; allocated once at their exact size: the SBF heap is 32 KiB).
-    pub instruments: Vec<Instrument>,
+    /// (their listing terms only: allocated once at their exact size, 32 bytes an instrument
+    /// where the whole `Instrument` is 48; the SBF heap is 32 KiB).
+    instruments: Vec<Listed>,
     /// `registry[local]` = (offset in `instruments`, instrument count) of `markets[local]`.
     pub registry: [(u16, u8); MAX_UNDERLYINGS],
     /// The markets' engine parameters, in `markets` order (copied once here so that
@@ -60,6 +85,24 @@ pub struct MarketSet {
     legs: RefCell<Vec<CompactLeg>>,
 }
 
+/// One evaluation's per-underlying pieces, by local underlying: the equity from that
+/// underlying's collateral, futures P&L and spot (summed exactly: `I80F48` addition does not
+/// round, so the order of the sums does not matter).
+#[derive(Clone, Copy, Default)]
+struct Pieces {
+    equity: [I80F48; MAX_UNDERLYINGS],
+    initial_equity: [I80F48; MAX_UNDERLYINGS],
+    spot_value: [I80F48; MAX_UNDERLYINGS],
+}
+
+/// What `reevaluate` starts from: an evaluation's pieces and the engine's parts (~2.4 KiB, so
+/// kept on the heap only when asked for: the SBF heap is 32 KiB).
+#[derive(Clone, Default)]
+pub struct Parts {
+    pieces: Pieces,
+    engine: CompactParts,
+}
+
 /// The result of a margin check, in USD (`I80F48`) and in quote native units.
 #[derive(Clone, Debug)]
 pub struct MarginState {
@@ -68,6 +111,8 @@ pub struct MarginState {
     pub equity: I80F48,
     /// Equity for initial margin: assets at min(price, EMA), liabilities at max(price, EMA).
     pub initial_equity: I80F48,
+    /// The per-underlying parts, when kept (`evaluate_keeping_parts`, `reevaluate`).
+    parts: Option<Box<Parts>>,
 }
 
 impl MarginState {
@@ -143,7 +188,9 @@ impl MarketSet {
                 oracle_info.key() == underlying.oracle,
                 MarginError::WrongRemainingAccount
             );
+            crate::probe!("load: account");
             let price = oracle::read_price(oracle_info, &underlying, &limits, now)?;
+            crate::probe!("load: oracle");
             let vol = underlying.pricing_vol();
             let params = risk::Underlying {
                 spot: math::from_ppm(price.price)?,
@@ -166,8 +213,9 @@ impl MarketSet {
                 u16::try_from(instruments.len()).map_err(|_| MarginError::MathOverflow)?,
                 u8::try_from(count).map_err(|_| MarginError::MathOverflow)?,
             );
-            instruments.extend_from_slice(&underlying.instruments[..count]);
+            instruments.extend(underlying.instruments[..count].iter().map(Listed::from));
         }
+        crate::probe!("load: underlying done");
         let correlation = correlation_of(&markets, &rows);
         let params = markets.iter().map(|m| m.params).collect();
         Ok(MarketSet {
@@ -191,7 +239,21 @@ impl MarketSet {
             .ok_or_else(|| error!(MarginError::MissingRemainingAccount))
     }
 
-    pub fn instrument(&self, underlying: u8, index: u8) -> Result<&Instrument> {
+    /// The listing terms of an instrument of a loaded underlying (strike, contract size,
+    /// expiry, kind, status; `settlement_price` and `open_interest` are 0 here).
+    pub fn instrument(&self, underlying: u8, index: u8) -> Result<Instrument> {
+        let listed = self.listed(underlying, index)?;
+        Ok(Instrument {
+            strike: listed.strike,
+            contract_size: listed.contract_size,
+            expiry: listed.expiry,
+            kind: listed.kind,
+            status: listed.status,
+            ..Instrument::default()
+        })
+    }
+
+    fn listed(&self, underlying: u8, index: u8) -> Result<&Listed> {
         let local = *self
             .local
             .get(underlying as usize)
@@ -217,19 +279,75 @@ impl MarketSet {
         now: i64,
         remaining: &[AccountInfo],
     ) -> Result<MarginState> {
+        self.evaluate_underlyings(exchange, account, now, remaining, u8::MAX, None)
+    }
+
+    /// `evaluate`, keeping the per-underlying parts in the state for `reevaluate`.
+    pub fn evaluate_keeping_parts(
+        &self,
+        exchange: &Exchange,
+        account: &MarginAccount,
+        now: i64,
+        remaining: &[AccountInfo],
+    ) -> Result<MarginState> {
+        let kept = (new_parts(), Box::<risk::Report>::default());
+        self.evaluate_underlyings(exchange, account, now, remaining, u8::MAX, Some(kept))
+    }
+
+    /// `evaluate` of an account that differs from the one `previous` was evaluated on (over
+    /// this set, by `evaluate_keeping_parts` or `reevaluate`) only in its quote balance and in
+    /// the legs (positions, collateral balances) of the underlyings in `changed`, a mask of
+    /// underlying indices. Only those underlyings are summed and fitted again: every other
+    /// underlying's part is a function of its own unchanged legs and market. The caller states
+    /// what changed. Takes `previous`'s parts (its report and equity stay); without them,
+    /// everything is evaluated again.
+    pub fn reevaluate(
+        &self,
+        exchange: &Exchange,
+        account: &MarginAccount,
+        now: i64,
+        remaining: &[AccountInfo],
+        previous: &mut MarginState,
+        changed: u8,
+    ) -> Result<MarginState> {
+        match previous.parts.take() {
+            Some(parts) => {
+                let report = Box::new(*previous.report);
+                let kept = Some((parts, report));
+                self.evaluate_underlyings(exchange, account, now, remaining, changed, kept)
+            }
+            None => self.evaluate_keeping_parts(exchange, account, now, remaining),
+        }
+    }
+
+    /// Evaluates the underlyings in `only` (a mask of underlying indices) afresh; with `kept`
+    /// (parts and the report they belong to), reuses them for the others and keeps them.
+    fn evaluate_underlyings(
+        &self,
+        exchange: &Exchange,
+        account: &MarginAccount,
+        now: i64,
+        remaining: &[AccountInfo],
+        only: u8,
+        mut kept: Option<(Box<Parts>, Box<risk::Report>)>,
+    ) -> Result<MarginState> {
         let params = risk_params(&exchange.params)?;
-        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        let quote = math::from_native(
-            account.effective_quote(exchange.quote_loss_index)?,
-            quote_decimals,
-        )?;
-        let mut equity = quote;
-        let mut initial_equity = quote;
+        // The loaded underlyings to evaluate, by local index.
+        let mut only_local = 0u32;
+        for (local, market) in self.markets.iter().enumerate() {
+            if only & 1 << market.index != 0 {
+                only_local |= 1 << local;
+            }
+        }
+        let fresh = |local: usize| only_local & 1 << local != 0;
         // The loaded underlyings' account data, borrowed for the whole evaluation: the engine
         // reads option legs' cached arrays in place.
         let mut data: [Option<core::cell::Ref<&mut [u8]>>; MAX_UNDERLYINGS] =
             core::array::from_fn(|_| None);
         for (local, market) in self.markets.iter().enumerate() {
+            if !fresh(local) {
+                continue;
+            }
             let info = remaining
                 .get(2 * local)
                 .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
@@ -240,9 +358,18 @@ impl MarketSet {
             );
             data[local] = Some(info.try_borrow_data()?);
         }
+        crate::probe!("evaluate: borrow");
+        let mut pieces = kept
+            .as_ref()
+            .map(|(parts, _)| parts.pieces)
+            .unwrap_or_default();
+        for local in (0..self.markets.len()).filter(|&l| fresh(l)) {
+            pieces.equity[local] = I80F48::ZERO;
+            pieces.initial_equity[local] = I80F48::ZERO;
+            pieces.spot_value[local] = I80F48::ZERO;
+        }
         let mut legs = self.legs.borrow_mut();
         legs.clear();
-        let mut spot_value = I80F48::ZERO;
 
         // Spot collateral: a delta position in its underlying, valued after its haircut.
         for (index, balance) in account.balances.iter().enumerate().skip(1) {
@@ -255,23 +382,30 @@ impl MarketSet {
                 MarginError::CollateralNotPriced
             );
             let market = self.market(asset.underlying)?;
+            let local = usize::from(self.local[usize::from(asset.underlying)]);
+            if !fresh(local) {
+                continue;
+            }
             let quantity = math::from_native(*balance, asset.decimals)?;
             let haircut = haircut(asset, market)?;
             let low = math::from_ppm(market.price.price.min(market.price.ema_price))?;
-            equity = equity.add_or_err(
+            let part = &mut pieces;
+            part.equity[local] = part.equity[local].add_or_err(
                 risk::collateral_value(quantity, market.params.spot, haircut)
                     .map_err(MarginError::from)?,
             )?;
             // Initial margin values the asset at min(price, EMA).
-            initial_equity = initial_equity.add_or_err(
+            part.initial_equity[local] = part.initial_equity[local].add_or_err(
                 risk::collateral_value(quantity, low, haircut).map_err(MarginError::from)?,
             )?;
-            spot_value = spot_value.add_or_err(quantity.mul_or_err(market.params.spot)?)?;
+            part.spot_value[local] =
+                part.spot_value[local].add_or_err(quantity.mul_or_err(market.params.spot)?)?;
             legs.push(CompactLeg {
-                underlying: usize::from(self.local[usize::from(asset.underlying)]),
+                underlying: local,
                 kind: CompactKind::Spot { quantity },
             });
         }
+        crate::probe!("evaluate: collateral");
 
         // Derivatives: futures carry P&L against entry, options their cached array.
         let mut sizes = Memo::default();
@@ -280,7 +414,10 @@ impl MarketSet {
         for position in account.positions.iter().filter(|p| p.is_active()) {
             let market = self.market(position.underlying)?;
             let local = usize::from(self.local[usize::from(position.underlying)]);
-            let instrument = self.instrument(position.underlying, position.instrument)?;
+            if !fresh(local) {
+                continue;
+            }
+            let instrument = self.listed(position.underlying, position.instrument)?;
             let contract_size = sizes.get(instrument.contract_size, || {
                 math::from_ppm(instrument.contract_size)
             })?;
@@ -289,7 +426,7 @@ impl MarketSet {
                     let quantity = I80F48::from_num(position.quantity).mul_or_err(contract_size)?;
                     let entry = math::from_ppm(position.entry_price)?;
                     let pnl = quantity.mul_or_err(market.params.spot.sub_or_err(entry)?)?;
-                    equity = equity.add_or_err(pnl)?;
+                    pieces.equity[local] = pieces.equity[local].add_or_err(pnl)?;
                     // Liabilities at the worse of price and EMA.
                     let mark = if position.quantity > 0 {
                         market.price.price.min(market.price.ema_price)
@@ -297,7 +434,7 @@ impl MarketSet {
                         market.price.price.max(market.price.ema_price)
                     };
                     let pnl = quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?;
-                    initial_equity = initial_equity.add_or_err(pnl)?;
+                    pieces.initial_equity[local] = pieces.initial_equity[local].add_or_err(pnl)?;
                     CompactKind::Future { quantity }
                 }
                 instrument_kind::CALL | instrument_kind::PUT => {
@@ -331,6 +468,7 @@ impl MarketSet {
                 kind,
             });
         }
+        crate::probe!("evaluate: positions");
 
         // Arrays were checked fresh above; the engine looks them up by (local underlying,
         // instrument).
@@ -340,20 +478,50 @@ impl MarketSet {
                 .ok()
                 .map(|cached| &cached.array)
         };
-        let report = run_report(&params, &self.params, &self.correlation, &legs, &arrays)?;
+        let report = match kept.as_mut() {
+            Some((parts, report)) => {
+                parts.pieces = pieces;
+                risk::compact::compact_parts(
+                    &params,
+                    &self.params,
+                    &legs,
+                    &arrays,
+                    only_local,
+                    &mut parts.engine,
+                    report,
+                )
+                .map_err(MarginError::from)?;
+                risk::compact::compact_combine(&params, &self.correlation, &parts.engine, report)
+                    .map_err(MarginError::from)?;
+                report.clone()
+            }
+            None => run_report(&params, &self.params, &self.correlation, &legs, &arrays)?,
+        };
+        crate::probe!("evaluate: engine");
         // The engine's per-underlying value holds spot at q*S and options at their
-        // conservative value; futures are 0 there (their P&L is added above). Spot is already
-        // in equity after haircut, so only the option values are added here.
-        let option_and_spot_value = report.underlyings[..report.n]
-            .iter()
-            .try_fold(I80F48::ZERO, |acc, u| acc.add_or_err(u.value))?;
-        let option_value = option_and_spot_value.sub_or_err(spot_value)?;
-        equity = equity.add_or_err(option_value)?;
-        initial_equity = initial_equity.add_or_err(option_value)?;
+        // conservative value; futures are 0 there (their P&L is in the equity parts). Spot is
+        // already there after haircut, so only the option values are added.
+        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        let quote = math::from_native(
+            account.effective_quote(exchange.quote_loss_index)?,
+            quote_decimals,
+        )?;
+        let mut equity = quote;
+        let mut initial_equity = quote;
+        for (local, entry) in report.underlyings[..report.n].iter().enumerate() {
+            let option_value = entry.value.sub_or_err(pieces.spot_value[local])?;
+            equity = equity
+                .add_or_err(pieces.equity[local])?
+                .add_or_err(option_value)?;
+            initial_equity = initial_equity
+                .add_or_err(pieces.initial_equity[local])?
+                .add_or_err(option_value)?;
+        }
         Ok(MarginState {
             report,
             equity,
             initial_equity,
+            parts: kept.map(|(parts, _)| parts),
         })
     }
 }
@@ -435,7 +603,9 @@ pub fn risk_params(params: &RiskParameters) -> Result<risk::Params> {
     })
 }
 
-/// The collateral haircut for an asset at the market's current volatility and confidence.
+/// The collateral haircut for an asset at the market's current volatility and confidence. The
+/// relative confidence `conf / price` comes straight from the oracle's integers (one long
+/// division), rounded up: against the holder, as the haircut is.
 pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
     let params = risk::HaircutParams {
         base: math::from_ppm(u64::from(asset.haircut_base))?,
@@ -443,13 +613,22 @@ pub fn haircut(asset: &CollateralAsset, market: &Market) -> Result<I80F48> {
         confidence_weight: math::from_ppm(u64::from(asset.haircut_conf_slope))?,
         max: math::from_ppm(u64::from(asset.haircut_max))?,
     };
-    risk::haircut(
-        &params,
-        market.params.vol,
-        market.params.spot,
-        math::from_ppm(market.price.conf)?,
-    )
-    .map_err(|e| error!(MarginError::from(e)))
+    let relative_confidence =
+        math::fraction(market.price.conf, market.price.price)?.add_or_err(I80F48::DELTA)?;
+    risk::haircut_relative(&params, market.params.vol, relative_confidence)
+        .map_err(|e| error!(MarginError::from(e)))
+}
+
+impl core::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Parts { .. }")
+    }
+}
+
+/// A zeroed `Parts` on the heap, built in its own frame: it is ~3.6 KiB and SBF frames are 4.
+#[inline(never)]
+fn new_parts() -> Box<Parts> {
+    Box::default()
 }
 
 /// The engine in its own frame, its report moved to the heap (SBF frames are 4 KiB).

@@ -57,6 +57,7 @@ pub fn fee_rate(params: &RiskParameters, started_at: i64, now: i64) -> u64 {
 /// margin. `remaining_accounts`: the margin check's order for the union of both accounts'
 /// underlyings as they are before the step, plus the target's.
 pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateArgs) -> Result<()> {
+    crate::probe!("liquidate: start");
     let now = Clock::get()?.unix_timestamp;
     require!(args.quantity > 0, MarginError::ZeroAmount);
     require_keys_neq!(
@@ -106,6 +107,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     let mask = liquidatee.underlying_mask(collateral_underlying)
         | liquidator.underlying_mask(collateral_underlying)
         | target_bit;
+    crate::probe!("liquidate: accounts");
     let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
@@ -115,9 +117,11 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         ActionClass::Liquidation,
         now,
     )?;
-    let before = markets.evaluate(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
+    let mut before =
+        markets.evaluate_keeping_parts(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
     let health_before = before.health()?;
     require!(health_before < I80F48::ZERO, MarginError::NotLiquidatable);
+    crate::probe!("liquidate: before");
     if liquidatee.in_liquidation == 0 {
         liquidatee.in_liquidation = 1;
         liquidatee.liquidation_started_at = now;
@@ -143,7 +147,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
             instrument,
         } => {
             let held = parties.held_position(underlying, instrument)?;
-            let entry = *markets.instrument(underlying, instrument)?;
+            let entry = markets.instrument(underlying, instrument)?;
             let spot = markets.market(underlying)?.price.price;
             let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
             let quantity = step_quantity(
@@ -199,7 +203,22 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     exchange.track_quote_credit(quotes_before.0, liquidatee.quote())?;
     exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
 
-    let after = markets.evaluate(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
+    crate::probe!("liquidate: step");
+    // The step changed the liquidatee's quote and the legs of one underlying (a position's or
+    // a collateral asset's); a slice changes every leg.
+    let changed = match args.target {
+        LiquidationTarget::Position { underlying, .. } => 1u8 << underlying,
+        LiquidationTarget::Collateral { .. } => target_bit,
+        LiquidationTarget::Slice => u8::MAX,
+    };
+    let after = markets.reevaluate(
+        &exchange,
+        &liquidatee,
+        now,
+        ctx.remaining_accounts,
+        &mut before,
+        changed,
+    )?;
     let health_after = after.health()?;
     require!(
         health_after > health_before,
@@ -209,11 +228,13 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         within_target(&exchange.params, &before, &after, quantity)?,
         MarginError::OverLiquidation
     );
+    crate::probe!("liquidate: after");
     let liquidator_state = markets.evaluate(&exchange, &liquidator, now, ctx.remaining_accounts)?;
     require!(
         liquidator_state.meets_initial(),
         MarginError::InitialMarginNotMet
     );
+    crate::probe!("liquidate: checks");
     let recovered = health_after >= I80F48::ZERO;
     if recovered {
         liquidatee.leave_liquidation();
@@ -260,6 +281,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     drop(liquidatee);
     drop(liquidator);
 
+    crate::probe!("liquidate: event");
     if insurance_amount > 0 {
         let seeds: &[&[u8]] = &[EXCHANGE_SEED, creator.as_ref(), &[bump]];
         token::transfer(
@@ -310,7 +332,7 @@ impl LiquidationParties<'_> {
         held: i64,
         quantity: u64,
     ) -> Result<(u64, i128)> {
-        let entry = *self.markets.instrument(underlying, instrument)?;
+        let entry = self.markets.instrument(underlying, instrument)?;
         let market = *self.markets.market(underlying)?;
         let mark = mark_price(self.exchange, &market, &entry, self.now)?;
         let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;

@@ -20,10 +20,12 @@ pub struct MarginReportAccounts<'info> {
 pub fn margin_report<'info>(
     ctx: Context<'info, MarginReportAccounts<'info>>,
 ) -> Result<MarginReport> {
+    crate::probe!("margin_report: start");
     let now = Clock::get()?.unix_timestamp;
     let exchange = ctx.accounts.exchange.load()?;
     let account = ctx.accounts.margin_account.load()?;
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
+    crate::probe!("margin_report: accounts");
     let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
@@ -36,6 +38,7 @@ pub fn margin_report<'info>(
     let state = markets.evaluate(&exchange, &account, now, ctx.remaining_accounts)?;
     let decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let report = build_report(&state, &markets, decimals)?;
+    crate::probe!("margin_report: build_report");
     emit!(MarginReportEvent {
         margin_account: ctx.accounts.margin_account.key(),
         report: report.clone(),

@@ -81,7 +81,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         ActionClass::Risk,
         now,
     )?;
-    let instrument = *markets.instrument(args.underlying, args.instrument)?;
+    let instrument = markets.instrument(args.underlying, args.instrument)?;
     require!(
         instrument.status == instrument_status::ACTIVE,
         MarginError::InstrumentSettled
