@@ -1049,7 +1049,9 @@ async fn max_liquidation() -> MaxLiquidation {
     );
     let bytes = 1 + tx.signatures.len() * 64 + tx.message.serialize().len();
     let accounts = tx.message.account_keys.len();
-    let liquidate = b.measure(&[instruction.clone()], &[&keeper.keypair]).await;
+    let liquidate = b
+        .measure(std::slice::from_ref(&instruction), &[&keeper.keypair])
+        .await;
     if std::env::var_os("BENCH_PROFILE").is_some() {
         let remaining = b.env.margin_accounts(&account).await;
         let report = b.env.ix_margin_report(&account, &remaining);

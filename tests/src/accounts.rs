@@ -213,6 +213,26 @@ impl Env {
         margin_account: &Pubkey,
         remaining: &[AccountMeta],
     ) -> portfolio_margin::events::MarginReport {
+        let loaded = self.load_in_process(margin_account, remaining).await;
+        let state = loaded
+            .markets
+            .evaluate(&loaded.exchange, &loaded.account, loaded.now, loaded.infos)
+            .expect("evaluate");
+        portfolio_margin::instructions::build_report(
+            &state,
+            &loaded.markets,
+            loaded.exchange.collateral[0].decimals,
+        )
+        .expect("report")
+    }
+
+    /// The program's margin check loaded in process (the native build's own `MarketSet`) over
+    /// the accounts as they are on chain: for tests of the evaluation functions themselves.
+    pub async fn load_in_process(
+        &mut self,
+        margin_account: &Pubkey,
+        remaining: &[AccountMeta],
+    ) -> InProcess {
         use anchor_lang::prelude::AccountInfo;
         let exchange = self.exchange_state().await;
         let account = self.load::<MarginAccount>(margin_account).await;
@@ -222,18 +242,16 @@ impl Env {
             let acc = self.account(&meta.pubkey).await.expect("remaining account");
             fetched.push((meta.pubkey, acc.lamports, acc.data, acc.owner));
         }
-        let infos: Vec<AccountInfo> = fetched
+        // Leaked, like the infos over them: the margin check keeps borrowing the accounts'
+        // data for as long as the caller holds the `MarketSet` (a test's lifetime).
+        let fetched: &'static mut Vec<_> = Box::leak(Box::new(fetched));
+        let infos: Vec<AccountInfo<'static>> = fetched
             .iter_mut()
             .map(|(key, lamports, data, owner)| {
                 AccountInfo::new(key, false, false, lamports, data, owner, false)
             })
             .collect();
-        let infos: &'static [AccountInfo<'static>] = Box::leak(
-            unsafe {
-                std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(infos)
-            }
-            .into_boxed_slice(),
-        );
+        let infos: &'static [AccountInfo<'static>] = Box::leak(infos.into_boxed_slice());
         let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
         let markets = portfolio_margin::margin::MarketSet::load(
             &PROGRAM_ID,
@@ -245,14 +263,21 @@ impl Env {
             now,
         )
         .expect("markets");
-        let state = markets
-            .evaluate(&exchange, &account, now, infos)
-            .expect("evaluate");
-        portfolio_margin::instructions::build_report(
-            &state,
-            &markets,
-            exchange.collateral[0].decimals,
-        )
-        .expect("report")
+        InProcess {
+            exchange,
+            account,
+            markets,
+            infos,
+            now,
+        }
     }
+}
+
+/// What `Env::load_in_process` returns.
+pub struct InProcess {
+    pub exchange: Exchange,
+    pub account: MarginAccount,
+    pub markets: portfolio_margin::margin::MarketSet,
+    pub infos: &'static [anchor_lang::prelude::AccountInfo<'static>],
+    pub now: i64,
 }

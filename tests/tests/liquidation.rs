@@ -596,10 +596,61 @@ async fn maximum_account_liquidates_in_one_transaction() {
     );
 }
 
+/// `liquidate` re-evaluates only the liquidated underlying (`MarketSet::reevaluate`): on the
+/// maximum account, after a change confined to one underlying's legs and the quote, that equals
+/// a full evaluation bit for bit, and the mask is what makes it so (a wrong mask keeps the stale
+/// part and differs).
+#[tokio::test]
+async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
+    let mut env = Env::new().await;
+    let max = env.max_account().await;
+    let remaining = env.margin_accounts(&max.account).await;
+    let loaded = env.load_in_process(&max.account, &remaining).await;
+    let (exchange, markets, infos, now) =
+        (&loaded.exchange, &loaded.markets, loaded.infos, loaded.now);
+    let mut before = markets
+        .evaluate_keeping_parts(exchange, &loaded.account, now, infos)
+        .expect("before");
+    // Halve the first position of underlying 7 and move some quote, as a liquidation step does.
+    let mut after = loaded.account;
+    let slot = after
+        .positions
+        .iter()
+        .position(|p| p.is_active() && p.underlying == 7)
+        .expect("a position in underlying 7");
+    after.positions[slot].quantity /= 2;
+    after.add_quote(-1_000_000).expect("quote");
+    let full = markets
+        .evaluate(exchange, &after, now, infos)
+        .expect("full");
+    let mut wrong = markets
+        .evaluate_keeping_parts(exchange, &loaded.account, now, infos)
+        .expect("before, again");
+    let incremental = markets
+        .reevaluate(exchange, &after, now, infos, &mut before, 1 << 7)
+        .expect("incremental");
+    assert_eq!(*incremental.report, *full.report);
+    assert_eq!(incremental.equity, full.equity);
+    assert_eq!(incremental.initial_equity, full.initial_equity);
+    assert_ne!(*full.report, *before.report, "the change moved the report");
+    let stale = markets
+        .reevaluate(exchange, &after, now, infos, &mut wrong, 1 << 3)
+        .expect("wrong mask");
+    assert_ne!(*stale.report, *full.report);
+    // Without kept parts (a state from `evaluate`), everything is evaluated again.
+    let mut plain = markets
+        .evaluate(exchange, &loaded.account, now, infos)
+        .expect("plain");
+    let again = markets
+        .reevaluate(exchange, &after, now, infos, &mut plain, 1 << 3)
+        .expect("full fallback");
+    assert_eq!(*again.report, *full.report);
+}
+
 /// margin_report of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_REPORT_CEILING: u64 = 336_000;
+const MAX_ACCOUNT_REPORT_CEILING: u64 = 320_000;
 /// liquidate (1 contract) of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 740_000;
+const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 407_000;
 
 fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
     // Wire size: signatures (short-vec + 64 each) + message.
