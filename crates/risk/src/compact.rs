@@ -38,12 +38,15 @@
 //! and to the portfolio bound, as [`crate::report`] adds its own.
 //!
 //! ## Magnitudes
-//! Every `i128` in the aggregation stays below 2^110 in magnitude: a leg's per-point product
-//! is < 2^62 (checked once per leg), at most 72 legs are summed; linear P&L comes from an
-//! I80F48 (< 2^79 quote, so < 2^99 atoms) times at most 3; the fit multiplies by at most 9
-//! and sums 20 points. So the hot paths use wrapping `i128` adds, negations and small
+//! The per-point P&L sums are `i64`: a leg's per-point product is < 2^56 atoms (2^36 quote;
+//! checked once per leg, larger legs are refused as overflow), an underlying's linear P&L
+//! per point < 2^61 (its thirds checked below 2^59), and at most [`MAX_LEGS`] legs are summed,
+//! so every sum and its negation stay below 80 x 2^56 + 2^61 < 2^63. Every `i128` elsewhere stays
+//! below 2^110: the fit starts from those sums and a slope third below 2^80, multiplies by at
+//! most 9 and sums 20 points. So the hot paths use wrapping adds, negations and small
 //! multiples (exact here), and checked arithmetic only where a product of two inputs is
-//! formed.
+//! formed (a checked or 128-bit add is several instructions on SBF, a checked 128-bit
+//! multiply a runtime-library call).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -81,6 +84,11 @@ const MAX_VALUE: i64 = 1 << 56;
 /// Products `|q| x per-contract figure` must stay below this so that 64 of them, summed in
 /// `i128`, and every `i64` step on the way are exact.
 const MAX_PRODUCT: u64 = 1 << 62;
+/// A leg's P&L at any point stays below this, atoms (2^36 quote), so that [`MAX_LEGS`] of them
+/// and the linear P&L sum exactly in an `i64`.
+const MAX_LEG_POINT: u64 = 1 << 56;
+/// Legs one check takes (an account holds at most 64 positions and 8 collateral assets).
+pub const MAX_LEGS: usize = 80;
 
 /// `a b` when it is below `limit`, else `None`. (A checked multiplication is a runtime-library
 /// call on SBF, hundreds of CU; one native division decides it here.)
@@ -492,7 +500,7 @@ pub struct CompactLeg {
 /// Per-underlying sums, atoms (P&L, value) or scale 2^32 (Greeks) or I80F48 (linear exposure).
 #[derive(Clone, Copy)]
 struct Sums {
-    pnl: [i128; 2 * RANGE_POINTS],
+    pnl: [i64; 2 * RANGE_POINTS],
     option_value: i128,
     delta: i128,
     gamma: i128,
@@ -602,8 +610,8 @@ fn add_option(
         .and_then(|m| m.checked_add(slack))
         .and_then(|m| m.checked_add(m))
         .ok_or(RiskError::Overflow)?;
-    product_below(size, reach, MAX_PRODUCT).ok_or(RiskError::Overflow)?;
-    let slack = slack as i64; // < 2^62 by the check above
+    product_below(size, reach, MAX_LEG_POINT).ok_or(RiskError::Overflow)?;
+    let slack = slack as i64; // < 2^56 by the check above
     let long = contracts > 0;
     // Bounds (module docs): with `down` = min(dL, dR) and `up` = max(dL, dR) (the builder
     // stores them sorted), the upper bound is `center + up u` for u >= 0 and `center + down u`
@@ -623,7 +631,8 @@ fn add_option(
     let now = at(now_slopes, NOW);
     // P&L per point: q (bound_s - bound_now), within 2 |q| slack above the true P&L's lower
     // bound (the slack goes to the tolerance, as in `report`). |contracts| x 2 (magnitude +
-    // slack) < 2^62 (checked above): each product is exact in 64 bits.
+    // slack) < 2^56 (checked above): each product is exact in 64 bits, and so are the sums
+    // (module docs, "Magnitudes").
     let own_slack = i128::from((size as i64).wrapping_mul(slack)).wrapping_shl(1);
     sums.tolerance += own_slack;
     // Three straight loops over zipped slices (no index checks, no per-point branches): the
@@ -639,16 +648,16 @@ fn add_option(
     let mut points = points.map(scenario);
     let mut worst_full = i64::MIN;
     for (acc, pnl) in full_points.iter_mut().zip(points.by_ref()) {
-        *acc = plus(*acc, i128::from(pnl));
+        *acc = acc.wrapping_add(pnl);
         worst_full = worst_full.max(pnl.wrapping_neg());
     }
     let mut worst_extreme = i64::MIN;
     for (acc, pnl) in extreme_points.iter_mut().zip(points.by_ref()) {
-        *acc = plus(*acc, i128::from(pnl));
+        *acc = acc.wrapping_add(pnl);
         worst_extreme = worst_extreme.max(pnl.wrapping_neg());
     }
     for (acc, pnl) in initial_points.iter_mut().zip(points) {
-        *acc = plus(*acc, i128::from(pnl));
+        *acc = acc.wrapping_add(pnl);
     }
     // Value for equity: the lower bound now for a long, the upper for a short, less one slack.
     let value_now = at(scenario_slopes, NOW);
@@ -680,17 +689,21 @@ fn add_option(
 /// the index of the point that sets it.
 fn scanning_loss(
     constants: &Constants,
-    pnl: &[i128; RANGE_POINTS],
+    pnl: &[i64; RANGE_POINTS],
 ) -> Result<(i128, usize), RiskError> {
-    let mut full = (i128::MIN, 0);
-    let mut extreme = (i128::MIN, 0);
-    for (p, &(_, is_extreme)) in POINT_THIRDS.iter().enumerate() {
-        let loss = pnl[p].wrapping_neg();
-        let worst = if is_extreme { &mut extreme } else { &mut full };
-        if loss > worst.0 {
-            *worst = (loss, p);
+    // The full-weight points come first, then the extreme ones (`POINT_THIRDS`).
+    let worst_of = |points: &[i64], first: usize| {
+        let mut worst = (i64::MIN, first);
+        for (p, pnl) in points.iter().enumerate() {
+            let loss = pnl.wrapping_neg();
+            if loss > worst.0 {
+                worst = (loss, first + p);
+            }
         }
-    }
+        (i128::from(worst.0), worst.1)
+    };
+    let full = worst_of(&pnl[..SCENARIOS - 2], 0);
+    let extreme = worst_of(&pnl[SCENARIOS - 2..], SCENARIOS - 2);
     weigh(constants, full, extreme)
 }
 
@@ -738,7 +751,7 @@ fn per_square(x: i128, k: i128) -> Result<i128, RiskError> {
 fn side(
     params: &Params,
     constants: &Constants,
-    pnl: &[i128; RANGE_POINTS],
+    pnl: &[i64; RANGE_POINTS],
     third: i128,
     tolerance: i128,
 ) -> Result<Side, RiskError> {
@@ -749,7 +762,7 @@ fn side(
     let mut remainder = [0i128; 7];
     for i in 0..7 {
         let worst_vol = pnl[2 * i].wrapping_neg().max(pnl[2 * i + 1].wrapping_neg());
-        remainder[i] = plus(worst_vol, small_mul(third, i as i128 - 3)?);
+        remainder[i] = plus(i128::from(worst_vol), small_mul(third, i as i128 - 3)?);
     }
     let base = remainder[3].max(0);
     let mut curvature = 0i128;
@@ -759,7 +772,10 @@ fn side(
     let mut curvature_extreme = 0i128;
     for p in SCENARIOS - 2..RANGE_POINTS {
         let thirds = POINT_THIRDS[p].0;
-        let fit = plus(pnl[p].wrapping_neg(), small_mul(extreme_third, thirds)?);
+        let fit = plus(
+            i128::from(pnl[p].wrapping_neg()),
+            small_mul(extreme_third, thirds)?,
+        );
         curvature_extreme = curvature_extreme.max(per_square(fit, thirds)?);
     }
     Ok(Side {
@@ -986,6 +1002,10 @@ pub fn compact_parts<'a>(
     if legs.iter().any(|l| l.underlying >= n) {
         return Err(RiskError::UnknownUnderlying);
     }
+    // The i64 per-point sums are exact for this many legs ("Magnitudes").
+    if legs.len() > MAX_LEGS {
+        return Err(RiskError::Overflow);
+    }
     let constants = constants(params)?;
     parts.n = n;
     report.n = n;
@@ -1149,12 +1169,12 @@ fn underlying_sides<'a>(
             let move_full = mul(mul(sums.linear, spot)?, range)?;
             let move_extreme = mul(move_full, params.extreme_multiple)?;
             let thirds_of = |x: I80F48| (div3_floor(floor_atoms(x)), -div3_floor(-ceil_atoms(x)));
-            // In 64 bits (a linear move beyond 2^60 atoms, 1e12 USD, is refused as overflow): the
-            // steps times |thirds| <= 3 stay below 2^62.
+            // In 64 bits (a linear move beyond 3 x 2^59 atoms, 1.6e12 USD, is refused as
+            // overflow): the steps times |thirds| <= 3 stay below 2^61 ("Magnitudes").
             let narrow = |x: i128| {
                 i64::try_from(x)
                     .ok()
-                    .filter(|v| v.unsigned_abs() < 1 << 60)
+                    .filter(|v| v.unsigned_abs() < 1 << 59)
                     .ok_or(RiskError::Overflow)
             };
             let (full_low, full_high) = thirds_of(move_full);
@@ -1169,7 +1189,7 @@ fn underlying_sides<'a>(
                 // `thirds` is in -3..=3.
                 let linear = step.wrapping_mul(thirds as i64);
                 let entry = &mut sums.pnl[r * RANGE_POINTS + p];
-                *entry = plus(*entry, i128::from(linear));
+                *entry = entry.wrapping_add(linear);
             }
             if r == 0 {
                 // Each linear leg alone: |q| S R max(1, φE), summed over legs.
@@ -1196,7 +1216,7 @@ fn underlying_sides<'a>(
         } else {
             0
         };
-        let pnl: &[i128; RANGE_POINTS] = sums.pnl[r * RANGE_POINTS..(r + 1) * RANGE_POINTS]
+        let pnl: &[i64; RANGE_POINTS] = sums.pnl[r * RANGE_POINTS..(r + 1) * RANGE_POINTS]
             .try_into()
             .map_err(|_| RiskError::Overflow)?;
         out[r] = side(params, constants, pnl, third, sums.tolerance)?;
