@@ -5,6 +5,7 @@
 use anchor_lang::prelude::Pubkey;
 use portfolio_margin::error::MarginError;
 use portfolio_margin::instructions::*;
+use portfolio_margin::margin::Scope;
 use portfolio_margin::state::*;
 use portfolio_margin_tests::*;
 use solana_signer::Signer;
@@ -609,7 +610,7 @@ async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
     let (exchange, markets, infos, now) =
         (&loaded.exchange, &loaded.markets, loaded.infos, loaded.now);
     let mut before = markets
-        .evaluate_keeping_parts(exchange, &loaded.account, now, infos)
+        .evaluate_keeping_parts(exchange, &loaded.account, now, infos, Scope::Full)
         .expect("before");
     // Halve the first position of underlying 7 and move some quote, as a liquidation step does.
     let mut after = loaded.account;
@@ -624,7 +625,7 @@ async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
         .evaluate(exchange, &after, now, infos)
         .expect("full");
     let mut wrong = markets
-        .evaluate_keeping_parts(exchange, &loaded.account, now, infos)
+        .evaluate_keeping_parts(exchange, &loaded.account, now, infos, Scope::Full)
         .expect("before, again");
     let incremental = markets
         .reevaluate(exchange, &after, now, infos, &mut before, 1 << 7)
@@ -637,6 +638,27 @@ async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
         .reevaluate(exchange, &after, now, infos, &mut wrong, 1 << 3)
         .expect("wrong mask");
     assert_ne!(*stale.report, *full.report);
+    // Maintenance only (what `liquidate` evaluates): the same equity and maintenance margin,
+    // before and after, and an initial margin no check can pass.
+    let mut maintenance = markets
+        .evaluate_keeping_parts(exchange, &loaded.account, now, infos, Scope::Maintenance)
+        .expect("maintenance before");
+    assert_eq!(maintenance.equity, before.equity);
+    assert_eq!(
+        maintenance.maintenance_margin(),
+        before.maintenance_margin()
+    );
+    let maintenance_after = markets
+        .reevaluate(exchange, &after, now, infos, &mut maintenance, 1 << 7)
+        .expect("maintenance after");
+    assert_eq!(maintenance_after.equity, full.equity);
+    assert_eq!(
+        maintenance_after.maintenance_margin(),
+        full.maintenance_margin()
+    );
+    assert_eq!(maintenance_after.health().unwrap(), full.health().unwrap());
+    assert_eq!(maintenance_after.initial_margin(), risk::I80F48::MAX);
+    assert!(!maintenance_after.meets_initial());
     // Without kept parts (a state from `evaluate`), everything is evaluated again.
     let mut plain = markets
         .evaluate(exchange, &loaded.account, now, infos)

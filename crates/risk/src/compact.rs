@@ -539,6 +539,8 @@ struct Constants {
     extreme: i128,
     /// max(1, φE) in Q32, rounded up (a linear leg's own worst loss per unit of `|c|`).
     linear_worst: i128,
+    /// Whether the initial-margin range is computed too (else maintenance only).
+    initial: bool,
 }
 
 fn q32_ceil(x: I80F48) -> i128 {
@@ -656,8 +658,10 @@ fn add_option(
         *acc = acc.wrapping_add(pnl);
         worst_extreme = worst_extreme.max(pnl.wrapping_neg());
     }
-    for (acc, pnl) in initial_points.iter_mut().zip(points) {
-        *acc = acc.wrapping_add(pnl);
+    if constants.initial {
+        for (acc, pnl) in initial_points.iter_mut().zip(points) {
+            *acc = acc.wrapping_add(pnl);
+        }
     }
     // Value for equity: the lower bound now for a long, the upper for a short, less one slack.
     let value_now = at(scenario_slopes, NOW);
@@ -944,6 +948,8 @@ struct UnderlyingPart {
 #[derive(Clone, Copy, Default)]
 pub struct CompactParts {
     n: usize,
+    /// Every part includes the initial-margin range.
+    initial: bool,
     parts: [UnderlyingPart; MAX_UNDERLYINGS],
 }
 
@@ -965,33 +971,38 @@ pub fn compact_report_into<'a>(
         legs,
         arrays,
         u32::MAX,
+        true,
         &mut parts,
         report,
     )?;
     compact_combine(params, rho, &parts, report)
 }
 
-fn constants(params: &Params) -> Result<Constants, RiskError> {
+fn constants(params: &Params, initial: bool) -> Result<Constants, RiskError> {
     Ok(Constants {
         phi: q32_ceil(params.extreme_fraction),
         extreme: q32_ceil(params.extreme_multiple),
         linear_worst: q32_ceil(
             mul(params.extreme_fraction, params.extreme_multiple)?.max(I80F48::ONE),
         ),
+        initial,
     })
 }
 
 /// Computes the parts and report entries of the underlyings `u` with bit `u` set in `only`
 /// from `legs` (every leg of those underlyings must be in `legs`; legs of other underlyings are
 /// ignored), leaving the other parts and entries as they are. `parts` and `report` are sized
-/// to `underlyings`.
+/// to `underlyings`. Without `initial`, only the maintenance range is computed (what a
+/// liquidation's health needs); the combined report's initial margin is then `I80F48::MAX`.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub fn compact_parts<'a>(
     params: &Params,
     underlyings: &[Underlying],
     legs: &[CompactLeg],
     arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
     only: u32,
+    initial: bool,
     parts: &mut CompactParts,
     report: &mut Report,
 ) -> Result<(), RiskError> {
@@ -1006,7 +1017,9 @@ pub fn compact_parts<'a>(
     if legs.len() > MAX_LEGS {
         return Err(RiskError::Overflow);
     }
-    let constants = constants(params)?;
+    let constants = constants(params, initial)?;
+    let all = (1u32 << n) - 1;
+    parts.initial = initial && (parts.initial || only & all == all);
     parts.n = n;
     report.n = n;
     // Underlyings without legs contribute nothing: an all-zero side (what the sums of no legs
@@ -1078,7 +1091,7 @@ pub fn compact_combine(
     parts: &CompactParts,
     report: &mut Report,
 ) -> Result<(), RiskError> {
-    let constants = constants(params)?;
+    let constants = constants(params, parts.initial)?;
     let n = parts.n;
     if report.n != n {
         return Err(RiskError::UnknownUnderlying);
@@ -1100,7 +1113,6 @@ pub fn compact_combine(
     }
     let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
     crate::probe!("engine: portfolio loss");
-    let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
     let netted = netted.min(isolated);
     let portfolio = p.max(floor_sum).min(netted);
     report.value = value;
@@ -1108,7 +1120,13 @@ pub fn compact_combine(
     report.netted_margin = from_atoms(netted)?;
     report.portfolio_margin = from_atoms(portfolio)?;
     report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
-    report.initial_margin = from_atoms(p_initial.max(floor_sum).max(portfolio))?;
+    report.initial_margin = if constants.initial {
+        let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
+        from_atoms(p_initial.max(floor_sum).max(portfolio))?
+    } else {
+        // Not computed: no initial-margin check can pass on this report.
+        I80F48::MAX
+    };
     Ok(())
 }
 
@@ -1157,6 +1175,8 @@ fn underlying_sides<'a>(
         sums.tolerance += LINEAR_SLACK;
     }
     let initial_range = mul(underlying.scan_range, params.initial_multiplier)?;
+    // The ranges computed: maintenance, and initial margin unless maintenance only.
+    let ranges = if constants.initial { 2 } else { 1 };
     // Linear legs: P&L D S f R with D the net units, exactly linear. Per point, the thirds of
     // `D S R` (and of `D S R E` for extremes) rounded toward the lower P&L; the I80F48 steps
     // before the rounding err by < 2^-40 quote, inside `LINEAR_SLACK`. Without linear legs
@@ -1165,6 +1185,7 @@ fn underlying_sides<'a>(
         for (r, range) in [underlying.scan_range, initial_range]
             .into_iter()
             .enumerate()
+            .take(ranges)
         {
             let move_full = mul(mul(sums.linear, spot)?, range)?;
             let move_extreme = mul(move_full, params.extreme_multiple)?;
@@ -1206,6 +1227,7 @@ fn underlying_sides<'a>(
     for (r, range) in [underlying.scan_range, initial_range]
         .into_iter()
         .enumerate()
+        .take(ranges)
     {
         // Saturating, and 0 past 2^80 atoms: the fit is valid for any slope.
         let third = div3_floor(floor_atoms(

@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use risk::compact::{
-    band_offset, compact_report, CompactKind, CompactLeg, CorrelationPpm, OptionArray,
-    SECONDS_PER_YEAR,
+    band_offset, compact_combine, compact_parts, compact_report, CompactKind, CompactLeg,
+    CompactParts, CorrelationPpm, OptionArray, SECONDS_PER_YEAR,
 };
 use risk::{
     report, Correlation, Kind, Params, Position, Report, Underlying, UnderlyingScenarios, I80F48,
@@ -251,6 +251,28 @@ fn evaluate(c: &Case) -> Evaluated {
     let normative = joint_loss(&params, &now, c.rho_ppm, &positions);
     let lookup = |_: usize, i: u8| arrays.get(usize::from(i));
     let compact = compact_report(&params, &now, &rho, &legs, &lookup).expect("compact report");
+    // Maintenance only (a liquidation's checks) gives the same maintenance figures, and an
+    // initial margin no check can pass.
+    let mut parts = CompactParts::default();
+    let mut maintenance = Report::default();
+    compact_parts(
+        &params,
+        &now,
+        &legs,
+        &lookup,
+        u32::MAX,
+        false,
+        &mut parts,
+        &mut maintenance,
+    )
+    .expect("maintenance parts");
+    compact_combine(&params, &rho, &parts, &mut maintenance).expect("maintenance report");
+    assert_eq!(maintenance.portfolio_margin, compact.portfolio_margin);
+    assert_eq!(maintenance.netted_margin, compact.netted_margin);
+    assert_eq!(maintenance.isolated_margin, compact.isolated_margin);
+    assert_eq!(maintenance.value, compact.value);
+    assert_eq!(maintenance.underlyings, compact.underlyings);
+    assert_eq!(maintenance.initial_margin, I80F48::MAX);
     let full = report(&params, &now, &corr, &positions).expect("full report");
     Evaluated {
         compact,

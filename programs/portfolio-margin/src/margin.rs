@@ -101,6 +101,17 @@ struct Pieces {
 pub struct Parts {
     pieces: Pieces,
     engine: CompactParts,
+    /// Whether the initial-margin range is evaluated too (else maintenance only).
+    initial: bool,
+}
+
+/// What an evaluation computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Maintenance and initial margin.
+    Full,
+    /// Maintenance margin only (a liquidation's health).
+    Maintenance,
 }
 
 /// The result of a margin check, in USD (`I80F48`) and in quote native units.
@@ -282,15 +293,21 @@ impl MarketSet {
         self.evaluate_underlyings(exchange, account, now, remaining, u8::MAX, None)
     }
 
-    /// `evaluate`, keeping the per-underlying parts in the state for `reevaluate`.
+    /// `evaluate`, keeping the per-underlying parts in the state for `reevaluate`. With
+    /// `Scope::Maintenance` only the maintenance range is evaluated (equity and maintenance
+    /// margin are exact as `evaluate` computes them; the initial margin is `I80F48::MAX`, so
+    /// `meets_initial` is false): what a liquidation's health checks need.
     pub fn evaluate_keeping_parts(
         &self,
         exchange: &Exchange,
         account: &MarginAccount,
         now: i64,
         remaining: &[AccountInfo],
+        scope: Scope,
     ) -> Result<MarginState> {
-        let kept = (new_parts(), Box::<risk::Report>::default());
+        let mut parts = new_parts();
+        parts.initial = scope == Scope::Full;
+        let kept = (parts, Box::<risk::Report>::default());
         self.evaluate_underlyings(exchange, account, now, remaining, u8::MAX, Some(kept))
     }
 
@@ -316,7 +333,7 @@ impl MarketSet {
                 let kept = Some((parts, report));
                 self.evaluate_underlyings(exchange, account, now, remaining, changed, kept)
             }
-            None => self.evaluate_keeping_parts(exchange, account, now, remaining),
+            None => self.evaluate_keeping_parts(exchange, account, now, remaining, Scope::Full),
         }
     }
 
@@ -487,6 +504,7 @@ impl MarketSet {
                     &legs,
                     &arrays,
                     only_local,
+                    parts.initial,
                     &mut parts.engine,
                     report,
                 )

@@ -4,7 +4,7 @@ use risk::I80F48;
 
 use crate::error::MarginError;
 use crate::events::LiquidationStep;
-use crate::margin::{years_until, MarginState, MarketSet};
+use crate::margin::{years_until, MarginState, MarketSet, Scope};
 use crate::math::{self, CheckedFixed};
 use crate::state::*;
 
@@ -117,8 +117,14 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         ActionClass::Liquidation,
         now,
     )?;
-    let mut before =
-        markets.evaluate_keeping_parts(&exchange, &liquidatee, now, ctx.remaining_accounts)?;
+    // The liquidatee's checks are of health (equity against maintenance margin) only.
+    let mut before = markets.evaluate_keeping_parts(
+        &exchange,
+        &liquidatee,
+        now,
+        ctx.remaining_accounts,
+        Scope::Maintenance,
+    )?;
     let health_before = before.health()?;
     require!(health_before < I80F48::ZERO, MarginError::NotLiquidatable);
     crate::probe!("liquidate: before");
