@@ -1011,12 +1011,16 @@ async fn max_liquidation() -> MaxLiquidation {
         -6_000 * USDC as i64,
     )
     .await;
+    // EMAs 1% below the prices: long collateral and long futures are then valued at two
+    // prices (price for maintenance, EMA for initial margin), the costlier path.
+    ema_below_price(&mut b.env);
     let remaining = b.env.margin_accounts(&account).await;
     let report = b.env.ix_margin_report(&account, &remaining);
     let report = b.measure(&[report], &[]).await;
     for u in 0..MAX_UNDERLYINGS {
         b.env.set_price(u, 112_50000000).await;
     }
+    ema_below_price(&mut b.env);
     let target = LiquidationTarget::Position {
         underlying: 7,
         instrument: 0,
@@ -1068,6 +1072,16 @@ async fn max_liquidation() -> MaxLiquidation {
         liquidate,
         bytes,
         accounts,
+    }
+}
+
+/// Every underlying's oracle EMA 1% below its price (the arrays stay fresh: they depend on
+/// the price, not the EMA).
+fn ema_below_price(env: &mut Env) {
+    for u in 0..MAX_UNDERLYINGS {
+        let mut quote = env.underlyings[u].quote;
+        quote.ema_price = quote.price / 100 * 99;
+        env.set_quote(u, quote);
     }
 }
 

@@ -15,11 +15,11 @@ use risk::I80F48;
 const DAY: i64 = 86_400;
 
 /// margin_report of an account holding one future on one underlying (and quote).
-const REPORT_ONE_FUTURE: u64 = 35_500;
+const REPORT_ONE_FUTURE: u64 = 29_500;
 /// trade of a future between two accounts (both checked after).
-const TRADE_FUTURE: u64 = 59_500;
+const TRADE_FUTURE: u64 = 47_500;
 /// margin_report of 8 futures across 8 fully listed underlyings (32 instruments each).
-const REPORT_EIGHT_UNDERLYINGS: u64 = 170_000;
+const REPORT_EIGHT_UNDERLYINGS: u64 = 147_500;
 
 struct Book {
     env: Env,

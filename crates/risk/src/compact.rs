@@ -636,7 +636,7 @@ fn add_option(
     // slack) < 2^56 (checked above): each product is exact in 64 bits, and so are the sums
     // (module docs, "Magnitudes").
     let own_slack = i128::from((size as i64).wrapping_mul(slack)).wrapping_shl(1);
-    sums.tolerance += own_slack;
+    sums.tolerance = plus(sums.tolerance, own_slack);
     // Three straight loops over zipped slices (no index checks, no per-point branches): the
     // 14 full-weight and 6 extreme maintenance points (tracking this leg's own worst losses),
     // then the 20 initial-margin points.
@@ -665,27 +665,39 @@ fn add_option(
     }
     // Value for equity: the lower bound now for a long, the upper for a short, less one slack.
     let value_now = at(scenario_slopes, NOW);
-    sums.option_value += i128::from(contracts.wrapping_mul(value_now))
-        - i128::from((size as i64).wrapping_mul(slack));
+    sums.option_value = plus(
+        sums.option_value,
+        i128::from(contracts.wrapping_mul(value_now))
+            .wrapping_sub(i128::from((size as i64).wrapping_mul(slack))),
+    );
     // Greeks: |Greek| per contract x 2^-32 is far below magnitude x 2^-20, so |contracts x
     // Greek| < 2^94: wrapping 128-bit multiplies are exact.
-    sums.delta += i128::from(contracts).wrapping_mul(i128::from(array.delta));
-    sums.gamma += i128::from(contracts).wrapping_mul(i128::from(array.gamma));
-    sums.vega += i128::from(contracts).wrapping_mul(i128::from(array.vega));
+    sums.delta = plus(
+        sums.delta,
+        i128::from(contracts).wrapping_mul(i128::from(array.delta)),
+    );
+    sums.gamma = plus(
+        sums.gamma,
+        i128::from(contracts).wrapping_mul(i128::from(array.gamma)),
+    );
+    sums.vega = plus(
+        sums.vega,
+        i128::from(contracts).wrapping_mul(i128::from(array.vega)),
+    );
     let floor = if long {
         0
     } else {
         let per_contract = u64::try_from(floor_per_contract).map_err(|_| RiskError::Overflow)?;
         i128::from(product_below(size, per_contract, MAX_PRODUCT).ok_or(RiskError::Overflow)?)
     };
-    sums.floor += floor;
+    sums.floor = plus(sums.floor, floor);
     // The position alone: its own scanning loss + slack.
     let (own_loss, _) = weigh(
         constants,
         (i128::from(worst_full), 0),
         (i128::from(worst_extreme), 0),
     )?;
-    sums.isolated += (own_loss + own_slack).max(floor);
+    sums.isolated = plus(sums.isolated, plus(own_loss, own_slack).max(floor));
     Ok(())
 }
 
@@ -783,7 +795,7 @@ fn side(
         curvature_extreme = curvature_extreme.max(per_square(fit, thirds)?);
     }
     Ok(Side {
-        loss: loss + tolerance,
+        loss: plus(loss, tolerance),
         tolerance,
         linear: small_mul(third, 3)?,
         base,
@@ -814,6 +826,12 @@ fn isqrt_ceil(x: u128) -> u128 {
     if x < 2 {
         return x;
     }
+    // Native 64-bit arithmetic when it fits (the form's root always does).
+    if let Ok(small) = u64::try_from(x) {
+        let y = isqrt_u64(small);
+        // y <= 2^32 - 1, so y² fits.
+        return u128::from(if y * y < small { y + 1 } else { y });
+    }
     // A start above sqrt(x) from the 64-bit root of x's top bits, then Newton from above in
     // 128 bits (one or two steps).
     let bits = 128 - x.leading_zeros();
@@ -835,6 +853,20 @@ fn isqrt_ceil(x: u128) -> u128 {
     }
 }
 
+/// `ceil(x / RHO_ONE)` with `RHO_ONE = 2^16 x 15,625`: a shift, then a native 64-bit division
+/// when the quotient's numerator fits (always for the quadratic form: c'Mc < 2^94), else a
+/// 128-bit one. `ceil(ceil(x / a) / b) = ceil(x / (a b))` for positive integers.
+fn div_ceil_rho_one(x: u128) -> u128 {
+    const LOW: u32 = 16;
+    const ODD: u64 = 15_625;
+    const _: () = assert!(RHO_ONE as u128 == (ODD as u128) << LOW);
+    let high = (x >> LOW) + u128::from(x & ((1 << LOW) - 1) != 0);
+    match u64::try_from(high) {
+        Ok(h) => u128::from(h.div_ceil(ODD)),
+        Err(_) => high.div_ceil(u128::from(ODD)),
+    }
+}
+
 /// Correlation rows in ppm of the book's underlyings (row u, column v: `rows[u][v]`).
 pub type CorrelationPpm = [[i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
 
@@ -853,12 +885,12 @@ fn portfolio_loss(
     let mut g_ppm = 0i128;
     let mut sum_tolerance = 0i128;
     for (u, s) in sides.iter().enumerate() {
-        sum_losses += s.loss;
-        sum_tolerance += s.tolerance;
-        sum_base += s.base;
-        sum_a += s.curvature;
+        sum_losses = plus(sum_losses, s.loss);
+        sum_tolerance = plus(sum_tolerance, s.tolerance);
+        sum_base = plus(sum_base, s.base);
+        sum_a = plus(sum_a, s.curvature);
         max_a = max_a.max(s.curvature);
-        sum_ae += s.curvature_extreme;
+        sum_ae = plus(sum_ae, s.curvature_extreme);
         max_ae = max_ae.max(s.curvature_extreme);
         largest = largest.max(s.linear.abs());
         // |ρ| <= 1e6 ppm (validated on write): x 1024 < 2^30, eight of them < 2^33.
@@ -868,18 +900,17 @@ fn portfolio_loss(
         let row = i128::from(row);
         g_ppm = g_ppm.max(row + i128::from(TAU));
     }
-    let one = i128::from(RHO_ONE);
+    // `a g / RHO_ONE` rounded up (a >= 0: curvatures are maxima with 0).
     let by_g = |a: i128| -> Result<i128, RiskError> {
-        let p = a.checked_mul(g_ppm).ok_or(RiskError::Overflow)?;
-        Ok((p + one - 1) / one)
+        let a = u128::try_from(a).map_err(|_| RiskError::Overflow)?;
+        let g = u128::try_from(g_ppm).map_err(|_| RiskError::Overflow)?;
+        let p = a.checked_mul(g).ok_or(RiskError::Overflow)?;
+        i128::try_from(div_ceil_rho_one(p)).map_err(|_| RiskError::Overflow)
     };
     let quadratic = sum_a.min(by_g(max_a)?);
     let quadratic_extreme = sum_ae.min(by_g(max_ae)?);
     // c scaled by 2^-shift below 2^29, so Mc fits i64 and c'Mc fits i128.
-    let mut shift = 0u32;
-    while (largest >> shift) >= (1i128 << FORM_BITS) {
-        shift += 1;
-    }
+    let shift = (128 - largest.leading_zeros()).saturating_sub(FORM_BITS);
     let mut c = [0i64; MAX_UNDERLYINGS];
     for (u, s) in sides.iter().enumerate() {
         c[u] = to_i64(s.linear >> shift)?;
@@ -897,20 +928,23 @@ fn portfolio_loss(
     }
     // c'Mc >= 0 (M positive definite), in units of RHO_ONE.
     let form = u128::try_from(form.max(0)).map_err(|_| RiskError::Overflow)?;
-    let root = isqrt_ceil(form.div_ceil(RHO_ONE as u128));
+    let root = isqrt_ceil(div_ceil_rho_one(form));
     // Truncating c to 2^shift units moves the M-norm by at most sqrt(g n) units: pad by
     // 3 sqrt(n) + 1 <= 10 (g <= n + 1e-6 <= 9) when shifted.
     let pad = if shift > 0 { 10 } else { 0 };
-    let root = i128::try_from(root + pad)
-        .map_err(|_| RiskError::Overflow)?
-        .checked_mul(1i128 << shift)
-        .ok_or(RiskError::Overflow)?;
-    let full = root + sum_base + quadratic;
+    let root = shift_left(
+        i128::try_from(root + pad).map_err(|_| RiskError::Overflow)?,
+        shift,
+    )?;
+    let full = plus(plus(root, sum_base), quadratic);
     let extreme = mul_q32_ceil(
-        mul_q32_ceil(root, constants.extreme)? + quadratic_extreme,
+        plus(mul_q32_ceil(root, constants.extreme)?, quadratic_extreme),
         constants.phi,
     )?;
-    let bound = full.max(extreme) + sum_tolerance + PAD_PER_UNDERLYING * n as i128;
+    let bound = plus(
+        plus(full.max(extreme), sum_tolerance),
+        PAD_PER_UNDERLYING * n as i128,
+    );
     Ok(bound.min(sum_losses))
 }
 
@@ -1106,9 +1140,9 @@ pub fn compact_combine(
     for (u, part) in parts.iter().enumerate() {
         maintenance[u] = part.maintenance;
         initial[u] = part.initial;
-        isolated += part.isolated;
-        netted += part.maintenance.loss.max(part.floor);
-        floor_sum += part.floor;
+        isolated = plus(isolated, part.isolated);
+        netted = plus(netted, part.maintenance.loss.max(part.floor));
+        floor_sum = plus(floor_sum, part.floor);
         value = add(value, report.underlyings[u].value)?;
     }
     let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
@@ -1172,7 +1206,7 @@ fn underlying_sides<'a>(
     }
     crate::probe!("engine: legs");
     if linear_sizes > I80F48::ZERO {
-        sums.tolerance += LINEAR_SLACK;
+        sums.tolerance = plus(sums.tolerance, LINEAR_SLACK);
     }
     let initial_range = mul(underlying.scan_range, params.initial_multiplier)?;
     // The ranges computed: maintenance, and initial margin unless maintenance only.
@@ -1215,7 +1249,8 @@ fn underlying_sides<'a>(
             if r == 0 {
                 // Each linear leg alone: |q| S R max(1, φE), summed over legs.
                 let own = ceil_atoms(mul(linear_sizes, mul(spot, range)?)?);
-                sums.isolated += mul_q32_ceil(own, constants.linear_worst)? + LINEAR_SLACK;
+                let own = plus(mul_q32_ceil(own, constants.linear_worst)?, LINEAR_SLACK);
+                sums.isolated = plus(sums.isolated, own);
             }
         }
     }
@@ -1244,4 +1279,41 @@ fn underlying_sides<'a>(
         out[r] = side(params, constants, pnl, third, sums.tolerance)?;
     }
     Ok((sums, out[0], out[1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer helpers against their plain definitions, on both sides of every fast path.
+    #[test]
+    fn integer_helpers_match_their_definitions() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let wide = (u128::from(x) << (i % 64)) | u128::from(i);
+            // ceil(sqrt(v)): r² >= v > (r - 1)².
+            for v in [u128::from(x >> (i % 64)), wide] {
+                let r = isqrt_ceil(v);
+                assert!(r * r >= v && (r == 0 || (r - 1) * (r - 1) < v), "{v}: {r}");
+            }
+            assert_eq!(div_ceil_rho_one(wide), wide.div_ceil(RHO_ONE as u128));
+            let small = u128::from(x >> (i % 64));
+            assert_eq!(div_ceil_rho_one(small), small.div_ceil(RHO_ONE as u128));
+        }
+        for v in [
+            0u128,
+            1,
+            2,
+            3,
+            4,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+        ] {
+            let r = isqrt_ceil(v);
+            assert!(r * r >= v && (r == 0 || (r - 1) * (r - 1) < v), "{v}: {r}");
+        }
+    }
 }

@@ -76,12 +76,22 @@ pub fn haircut_relative(
 /// balance (q >= 0), rounded down; `q P (1 + h)` for a liability (q < 0), rounded down (more
 /// negative). Both against the account holder.
 pub fn collateral_value(quantity: I80F48, price: I80F48, h: I80F48) -> Result<I80F48, RiskError> {
+    collateral_value_of(quantity, mul(quantity, price)?, h)
+}
+
+/// [`collateral_value`] from the notional `quantity x price` already formed (bit for bit the
+/// same result): the on-chain check forms it once for the value and the spot exposure.
+pub fn collateral_value_of(
+    quantity: I80F48,
+    notional: I80F48,
+    h: I80F48,
+) -> Result<I80F48, RiskError> {
     let weight = if quantity >= I80F48::ZERO {
         sub(I80F48::ONE, h)?
     } else {
         add(I80F48::ONE, h)?
     };
-    sub(mul(mul(quantity, price)?, weight)?, I80F48::DELTA)
+    sub(mul(notional, weight)?, I80F48::DELTA)
 }
 
 #[cfg(test)]

@@ -50,7 +50,9 @@ mod tables;
 pub use black_scholes::{black_scholes, Greeks};
 pub use correlation::{Correlation, CORRELATION_TOLERANCE};
 pub use fixed::types::I80F48;
-pub use haircut::{collateral_value, haircut, haircut_relative, HaircutParams};
+pub use haircut::{
+    collateral_value, collateral_value_of, haircut, haircut_relative, HaircutParams,
+};
 pub use margin::{report, report_from_arrays, Leg, Report, UnderlyingReport};
 pub use scenarios::{
     risk_array, scenario, RiskArray, ScenarioPnl, UnderlyingScenarios, EXTREME_DOWN, EXTREME_UP,

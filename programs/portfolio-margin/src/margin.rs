@@ -405,18 +405,24 @@ impl MarketSet {
             }
             let quantity = math::from_native(*balance, asset.decimals)?;
             let haircut = haircut(asset, market)?;
-            let low = math::from_ppm(market.price.price.min(market.price.ema_price))?;
+            let spot = market.params.spot;
+            let low = market.price.price.min(market.price.ema_price);
+            // The notional once, for the value and the spot exposure.
+            let notional = quantity.mul_or_err(spot)?;
+            let value = risk::collateral_value_of(quantity, notional, haircut)
+                .map_err(MarginError::from)?;
+            // Initial margin values the asset at min(price, EMA): the same value when the
+            // price is the lower.
+            let initial_value = if low == market.price.price {
+                value
+            } else {
+                risk::collateral_value(quantity, math::from_ppm(low)?, haircut)
+                    .map_err(MarginError::from)?
+            };
             let part = &mut pieces;
-            part.equity[local] = part.equity[local].add_or_err(
-                risk::collateral_value(quantity, market.params.spot, haircut)
-                    .map_err(MarginError::from)?,
-            )?;
-            // Initial margin values the asset at min(price, EMA).
-            part.initial_equity[local] = part.initial_equity[local].add_or_err(
-                risk::collateral_value(quantity, low, haircut).map_err(MarginError::from)?,
-            )?;
-            part.spot_value[local] =
-                part.spot_value[local].add_or_err(quantity.mul_or_err(market.params.spot)?)?;
+            part.equity[local] = part.equity[local].add_or_err(value)?;
+            part.initial_equity[local] = part.initial_equity[local].add_or_err(initial_value)?;
+            part.spot_value[local] = part.spot_value[local].add_or_err(notional)?;
             legs.push(CompactLeg {
                 underlying: local,
                 kind: CompactKind::Spot { quantity },
@@ -450,8 +456,13 @@ impl MarketSet {
                     } else {
                         market.price.price.max(market.price.ema_price)
                     };
-                    let pnl = quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?;
-                    pieces.initial_equity[local] = pieces.initial_equity[local].add_or_err(pnl)?;
+                    let initial_pnl = if mark == market.price.price {
+                        pnl
+                    } else {
+                        quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?
+                    };
+                    pieces.initial_equity[local] =
+                        pieces.initial_equity[local].add_or_err(initial_pnl)?;
                     CompactKind::Future { quantity }
                 }
                 instrument_kind::CALL | instrument_kind::PUT => {
