@@ -198,6 +198,32 @@ fn small_mul(x: i128, k: i128) -> Result<i128, RiskError> {
     Ok(if k < 0 { m.wrapping_neg() } else { m })
 }
 
+/// The last key and value computed: consecutive legs usually share them (a contract size, an
+/// array's band), so one comparison replaces the computation. Used by the program too.
+pub struct Memo<K, V> {
+    last: Option<(K, V)>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo { last: None }
+    }
+}
+
+impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
+    /// The value for `key`: the last one if `key` is the last key, else `compute()`'s.
+    pub fn get<E>(&mut self, key: K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        match self.last {
+            Some((k, v)) if k == key => Ok(v),
+            _ => {
+                let value = compute()?;
+                self.last = Some((key, value));
+                Ok(value)
+            }
+        }
+    }
+}
+
 /// `a + b`, wrapping (see "Magnitudes").
 fn plus(a: i128, b: i128) -> i128 {
     a.wrapping_add(b)
@@ -973,6 +999,8 @@ struct UnderlyingPart {
     initial: Side,
     floor: i128,
     isolated: i128,
+    /// The underlying has legs (an all-zero part otherwise).
+    present: bool,
 }
 
 /// The parts of a book's underlyings (`n` of them) as [`compact_parts`] leaves them; with the
@@ -1112,6 +1140,7 @@ fn underlying_part<'a>(
         initial: im,
         floor: sums.floor,
         isolated: sums.isolated,
+        present: true,
     };
     Ok((part, entry))
 }
@@ -1131,22 +1160,41 @@ pub fn compact_combine(
         return Err(RiskError::UnknownUnderlying);
     }
     let parts = &parts.parts[..n];
+    // The portfolio bound runs over the underlyings with legs only: an absent one has c = 0 and
+    // zero sides, and the principal submatrix of ρ over the others bounds their fractions
+    // (the ellipse's projection), with a Gershgorin bound no larger than the whole matrix's.
     let mut maintenance = [Side::default(); MAX_UNDERLYINGS];
     let mut initial = [Side::default(); MAX_UNDERLYINGS];
+    let mut present = [0usize; MAX_UNDERLYINGS];
+    let mut k = 0;
     let mut isolated = 0i128;
     let mut netted = 0i128;
     let mut floor_sum = 0i128;
     let mut value = I80F48::ZERO;
     for (u, part) in parts.iter().enumerate() {
-        maintenance[u] = part.maintenance;
-        initial[u] = part.initial;
+        if part.present {
+            maintenance[k] = part.maintenance;
+            initial[k] = part.initial;
+            present[k] = u;
+            k += 1;
+        }
         isolated = plus(isolated, part.isolated);
         netted = plus(netted, part.maintenance.loss.max(part.floor));
         floor_sum = plus(floor_sum, part.floor);
         value = add(value, report.underlyings[u].value)?;
     }
-    let p = portfolio_loss(&constants, rho, &maintenance[..n])?;
-    crate::probe!("engine: portfolio loss");
+    let mut sub = [[0i64; MAX_UNDERLYINGS]; MAX_UNDERLYINGS];
+    let rho = if k == n {
+        rho
+    } else {
+        for (i, &u) in present[..k].iter().enumerate() {
+            for (j, &v) in present[..k].iter().enumerate() {
+                sub[i][j] = rho[u][v];
+            }
+        }
+        &sub
+    };
+    let p = portfolio_loss(&constants, rho, &maintenance[..k])?;
     let netted = netted.min(isolated);
     let portfolio = p.max(floor_sum).min(netted);
     report.value = value;
@@ -1155,7 +1203,7 @@ pub fn compact_combine(
     report.portfolio_margin = from_atoms(portfolio)?;
     report.portfolio_scanning_loss = from_atoms(p.min(portfolio))?;
     report.initial_margin = if constants.initial {
-        let p_initial = portfolio_loss(&constants, rho, &initial[..n])?;
+        let p_initial = portfolio_loss(&constants, rho, &initial[..k])?;
         from_atoms(p_initial.max(floor_sum).max(portfolio))?
     } else {
         // Not computed: no initial-margin check can pass on this report.
@@ -1177,6 +1225,7 @@ fn underlying_sides<'a>(
     let mut sums = Sums::default();
     let spot = underlying.spot;
     let floor_per_unit = mul(params.short_option_min, spot)?;
+    let mut floors = Memo::default();
     let mut linear_sizes = I80F48::ZERO;
     for leg in legs.iter().filter(|l| l.underlying == u) {
         match leg.kind {
@@ -1198,7 +1247,14 @@ fn underlying_sides<'a>(
                 vol_change,
             } => {
                 let array = arrays(u, instrument).ok_or(RiskError::Domain)?;
-                let floor = ceil_atoms(mul(floor_per_unit, contract_size)?);
+                // The short-option minimum per contract: shorts only, once per contract size.
+                let floor = if contracts < 0 {
+                    floors.get(contract_size, || {
+                        Ok(ceil_atoms(mul(floor_per_unit, contract_size)?))
+                    })?
+                } else {
+                    0
+                };
                 let leg = (contracts, offset, age, vol_change);
                 add_option(&mut sums, constants, array, leg, floor)?;
             }

@@ -16,7 +16,7 @@
 use core::cell::RefCell;
 
 use anchor_lang::prelude::*;
-use risk::compact::{CompactKind, CompactLeg, CompactParts, CorrelationPpm};
+use risk::compact::{CompactKind, CompactLeg, CompactParts, CorrelationPpm, Memo};
 use risk::I80F48;
 
 use crate::error::MarginError;
@@ -269,9 +269,14 @@ impl MarketSet {
             .local
             .get(underlying as usize)
             .ok_or(MarginError::UnknownInstrument)?;
+        self.listed_local(usize::from(local), index)
+    }
+
+    /// `listed` by local underlying index.
+    fn listed_local(&self, local: usize, index: u8) -> Result<&Listed> {
         let (offset, count) = *self
             .registry
-            .get(local as usize)
+            .get(local)
             .ok_or(MarginError::UnknownInstrument)?;
         require!(index < count, MarginError::UnknownInstrument);
         self.instruments
@@ -435,12 +440,17 @@ impl MarketSet {
         // One memo per underlying: positions of different underlyings interleave.
         let mut offsets: [Memo<(u64, u64), i64>; MAX_UNDERLYINGS] = Default::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
-            let market = self.market(position.underlying)?;
-            let local = usize::from(self.local[usize::from(position.underlying)]);
-            if !fresh(local) {
+            // Positions of loaded underlyings that are not evaluated again are skipped first
+            // (`reevaluate`: they were validated by the evaluation it starts from).
+            let local = self
+                .local
+                .get(usize::from(position.underlying))
+                .map_or(usize::MAX, |&l| usize::from(l));
+            if local < self.markets.len() && !fresh(local) {
                 continue;
             }
-            let instrument = self.listed(position.underlying, position.instrument)?;
+            let market = self.market(position.underlying)?;
+            let instrument = self.listed_local(local, position.instrument)?;
             let contract_size = sizes.get(instrument.contract_size, || {
                 math::from_ppm(instrument.contract_size)
             })?;
@@ -552,30 +562,6 @@ impl MarketSet {
             initial_equity,
             parts: kept.map(|(parts, _)| parts),
         })
-    }
-}
-
-/// The last key and value computed: consecutive legs usually share them.
-struct Memo<K, V> {
-    last: Option<(K, V)>,
-}
-
-impl<K, V> Default for Memo<K, V> {
-    fn default() -> Self {
-        Memo { last: None }
-    }
-}
-
-impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
-    fn get(&mut self, key: K, compute: impl FnOnce() -> Result<V>) -> Result<V> {
-        if let Some((k, v)) = self.last {
-            if k == key {
-                return Ok(v);
-            }
-        }
-        let value = compute()?;
-        self.last = Some((key, value));
-        Ok(value)
     }
 }
 

@@ -87,26 +87,27 @@ pub fn pow10(decimals: u8) -> Result<I80F48> {
     Ok(I80F48::from_bits(i128::from(pow10_int(decimals)?) << 48))
 }
 
+/// `usd x 10^decimals` in 2^-48 units, exact: one wrapping multiply, after checking that the
+/// operands' widths add to at most 127 bits (beyond that the result would not fit an `i64`
+/// anyway). What `fixed`'s multiply by the integer `10^decimals` computes, for ~1/5 of the
+/// compute.
+fn scaled_bits(usd: I80F48, decimals: u8) -> Result<i128> {
+    let scale = pow10_int(decimals)?;
+    let bits = usd.to_bits();
+    let width = (128 - bits.unsigned_abs().leading_zeros()) + (64 - scale.leading_zeros());
+    require!(width <= 127, MarginError::MathOverflow);
+    Ok(bits.wrapping_mul(i128::from(scale)))
+}
+
 /// USD to quote native units, rounded down (for what the holder owns).
 pub fn to_native_floor(usd: I80F48, decimals: u8) -> Result<i64> {
-    let native = usd
-        .checked_mul(pow10(decimals)?)
-        .ok_or_else(|| error!(MarginError::MathOverflow))?;
-    native
-        .floor()
-        .checked_to_num::<i64>()
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    i64::try_from(scaled_bits(usd, decimals)? >> 48).map_err(|_| error!(MarginError::MathOverflow))
 }
 
 /// USD to quote native units, rounded up (for what the holder owes).
 pub fn to_native_ceil(usd: I80F48, decimals: u8) -> Result<i64> {
-    let native = usd
-        .checked_mul(pow10(decimals)?)
-        .ok_or_else(|| error!(MarginError::MathOverflow))?;
-    native
-        .checked_ceil()
-        .and_then(|v| v.checked_to_num::<i64>())
-        .ok_or_else(|| error!(MarginError::MathOverflow))
+    i64::try_from(-((-scaled_bits(usd, decimals)?) >> 48))
+        .map_err(|_| error!(MarginError::MathOverflow))
 }
 
 pub trait CheckedFixed: Sized {
@@ -165,6 +166,19 @@ mod tests {
             assert_eq!(
                 from_ratio(signed, 31_557_600).unwrap(),
                 I80F48::from_num(signed) / year
+            );
+            // Back to native units: what `fixed`'s multiply, floor and ceil return.
+            let usd = I80F48::from_bits(i128::from(x as i64) << (x % 60));
+            let product = usd.checked_mul(pow10(decimals).unwrap());
+            assert_eq!(
+                to_native_floor(usd, decimals).ok(),
+                product.and_then(|p| p.floor().checked_to_num::<i64>()),
+                "{usd} floor"
+            );
+            assert_eq!(
+                to_native_ceil(usd, decimals).ok(),
+                product.and_then(|p| p.checked_ceil()?.checked_to_num::<i64>()),
+                "{usd} ceil"
             );
             // Divisors of every width (each chunk size of the long division).
             let divisor = ((x.rotate_left(17) >> (x % 63)) | 1) as i64 & i64::MAX;
