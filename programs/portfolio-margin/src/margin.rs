@@ -577,6 +577,8 @@ pub fn band_offset(cached: &CachedRiskArray, market: &Market) -> Result<i64> {
     .ok_or_else(|| error!(MarginError::StaleRiskArray))
 }
 
+const _: () = assert!(PPM % RISK_ARRAY_VOL_TOLERANCE == 0);
+
 /// Seconds since `cached` was built, if it may still be used: built, at a pricing volatility
 /// within `RISK_ARRAY_VOL_TOLERANCE` of the current one (the engine adds the array's vega slack
 /// for the difference), under the current scan and exchange parameters, and within its window.
@@ -589,8 +591,9 @@ pub fn fresh_age(
     let age = now.saturating_sub(cached.built_at);
     require!(
         cached.spot != 0
-            && market.vol.abs_diff(cached.vol).saturating_mul(PPM)
-                <= cached.vol.saturating_mul(RISK_ARRAY_VOL_TOLERANCE)
+            // |Δσ| x PPM <= σ x tolerance, exactly, as one native division (no 128-bit
+            // overflow check): PPM is a multiple of the tolerance.
+            && market.vol.abs_diff(cached.vol) <= cached.vol / (PPM / RISK_ARRAY_VOL_TOLERANCE)
             && cached.scan_range == market.scan_range
             && cached.vol_shock == market.vol_shock
             && cached.rate == params.rate
