@@ -577,7 +577,7 @@ pub fn band_offset(cached: &CachedRiskArray, market: &Market) -> Result<i64> {
     .ok_or_else(|| error!(MarginError::StaleRiskArray))
 }
 
-const _: () = assert!(PPM % RISK_ARRAY_VOL_TOLERANCE == 0);
+const _: () = assert!(PPM.is_multiple_of(RISK_ARRAY_VOL_TOLERANCE));
 
 /// Seconds since `cached` was built, if it may still be used: built, at a pricing volatility
 /// within `RISK_ARRAY_VOL_TOLERANCE` of the current one (the engine adds the array's vega slack
