@@ -670,9 +670,9 @@ async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
 }
 
 /// margin_report of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_REPORT_CEILING: u64 = 249_000;
+const MAX_ACCOUNT_REPORT_CEILING: u64 = 245_000;
 /// liquidate (1 contract) of the maximum account on the SBF build, compute units.
-const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 253_000;
+const MAX_ACCOUNT_LIQUIDATE_CEILING: u64 = 249_000;
 
 fn bincode_size(tx: &solana_transaction::Transaction) -> usize {
     // Wire size: signatures (short-vec + 64 each) + message.

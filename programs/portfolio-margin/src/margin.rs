@@ -121,6 +121,7 @@ pub struct MarginState {
     /// Equity at oracle prices, collateral after haircut.
     pub equity: I80F48,
     /// Equity for initial margin: assets at min(price, EMA), liabilities at max(price, EMA).
+    /// `I80F48::MIN` for a maintenance-only evaluation (`Scope::Maintenance`).
     pub initial_equity: I80F48,
     /// The per-underlying parts, when kept (`evaluate_keeping_parts`, `reevaluate`).
     parts: Option<Box<Parts>>,
@@ -362,6 +363,9 @@ impl MarketSet {
             }
         }
         let fresh = |local: usize| only_local & 1 << local != 0;
+        // Initial margin and its equity are evaluated unless the kept parts are maintenance
+        // only.
+        let initial = kept.as_ref().is_none_or(|(parts, _)| parts.initial);
         // The loaded underlyings' account data, borrowed for the whole evaluation: the engine
         // reads option legs' cached arrays in place.
         let mut data: [Option<core::cell::Ref<&mut [u8]>>; MAX_UNDERLYINGS] =
@@ -418,7 +422,7 @@ impl MarketSet {
                 .map_err(MarginError::from)?;
             // Initial margin values the asset at min(price, EMA): the same value when the
             // price is the lower.
-            let initial_value = if low == market.price.price {
+            let initial_value = if low == market.price.price || !initial {
                 value
             } else {
                 risk::collateral_value(quantity, math::from_ppm(low)?, haircut)
@@ -466,7 +470,7 @@ impl MarketSet {
                     } else {
                         market.price.price.max(market.price.ema_price)
                     };
-                    let initial_pnl = if mark == market.price.price {
+                    let initial_pnl = if mark == market.price.price || !initial {
                         pnl
                     } else {
                         quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?
@@ -559,7 +563,8 @@ impl MarketSet {
         Ok(MarginState {
             report,
             equity,
-            initial_equity,
+            // Not computed in maintenance scope (nor is the initial margin, reported as MAX).
+            initial_equity: if initial { initial_equity } else { I80F48::MIN },
             parts: kept.map(|(parts, _)| parts),
         })
     }
