@@ -57,9 +57,7 @@ impl VolTerms {
 
     /// d1 for `ln(S/K)`; saturates (then N(d1) is exactly 0 or 1, which is the limit).
     pub(crate) fn d1(&self, ln_moneyness: I80F48) -> I80F48 {
-        ln_moneyness
-            .saturating_add(self.drift)
-            .saturating_mul(self.inv_sig_sqrt_t)
+        math::mul_saturating(ln_moneyness.saturating_add(self.drift), self.inv_sig_sqrt_t)
     }
 }
 

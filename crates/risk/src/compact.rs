@@ -1321,9 +1321,10 @@ fn underlying_sides<'a>(
         .take(ranges)
     {
         // Saturating, and 0 past 2^80 atoms: the fit is valid for any slope.
-        let third = div3_floor(floor_atoms(
-            delta.saturating_mul(spot).saturating_mul(range),
-        ));
+        let third = div3_floor(floor_atoms(math::mul_saturating(
+            math::mul_saturating(delta, spot),
+            range,
+        )));
         let third = if third.unsigned_abs() < 1 << 80 {
             third
         } else {

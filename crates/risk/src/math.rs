@@ -40,9 +40,19 @@ const CDF_CUTOFF: I80F48 = I80F48::lit("8");
 /// `norm_pdf(x)` for `|x| >= 9` is below 1.1e-18: 0.
 const PDF_CUTOFF: I80F48 = I80F48::lit("9");
 
+/// `a b`, bit for bit what `checked_mul` returns (the exact product floored to 2^-48), through
+/// one 64 x 64 -> 128-bit product when both operands' bits fit 64 bits (|values| < 2^15: most
+/// quantities, prices, fractions and Greeks), where it cannot overflow; `fixed`'s 256-bit
+/// multiply otherwise. On SBF the fast path costs about half as much.
 #[inline]
-pub(crate) fn mul(a: I80F48, b: I80F48) -> Result<I80F48, RiskError> {
-    a.checked_mul(b).ok_or(RiskError::Overflow)
+pub fn mul(a: I80F48, b: I80F48) -> Result<I80F48, RiskError> {
+    match (i64::try_from(a.to_bits()), i64::try_from(b.to_bits())) {
+        // |x y| < 2^126: exact in i128.
+        (Ok(x), Ok(y)) => Ok(I80F48::from_bits(
+            i128::from(x).wrapping_mul(i128::from(y)) >> 48,
+        )),
+        _ => a.checked_mul(b).ok_or(RiskError::Overflow),
+    }
 }
 
 #[inline]
@@ -60,10 +70,19 @@ pub(crate) fn sub(a: I80F48, b: I80F48) -> Result<I80F48, RiskError> {
     a.checked_sub(b).ok_or(RiskError::Overflow)
 }
 
+/// `a b` saturating, bit for bit `saturating_mul`, with [`mul`]'s 64-bit fast path.
+#[inline]
+pub fn mul_saturating(a: I80F48, b: I80F48) -> I80F48 {
+    match (i64::try_from(a.to_bits()), i64::try_from(b.to_bits())) {
+        (Ok(x), Ok(y)) => I80F48::from_bits(i128::from(x).wrapping_mul(i128::from(y)) >> 48),
+        _ => a.saturating_mul(b),
+    }
+}
+
 /// `a * b` for `a`, `b` known to be small (|a|, |b| < 2^39), where the product cannot overflow.
 #[inline]
 fn mul_small(a: I80F48, b: I80F48) -> I80F48 {
-    a.saturating_mul(b)
+    mul_saturating(a, b)
 }
 
 /// Natural logarithm. Errors with [`RiskError::Domain`] for `x <= 0`.
@@ -233,6 +252,29 @@ pub fn norm_pdf(x: I80F48) -> I80F48 {
 
 #[cfg(test)]
 mod tests {
+
+    /// The fast multiply returns exactly what `fixed`'s checked multiply returns, on both
+    /// sides of the 64-bit boundary and for both signs, overflow included.
+    #[test]
+    fn mul_matches_fixed() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..100_000u32 {
+            let (r, s) = (next(), next());
+            let a = i128::from(r as i64) << (r % 70) >> (s % 9);
+            let b = i128::from(s as i64) >> (r % 64) << (s % 40);
+            let (a, b) = (I80F48::from_bits(a), I80F48::from_bits(b));
+            let b = if i % 3 == 0 { -b } else { b };
+            assert_eq!(mul(a, b).ok(), a.checked_mul(b), "{a} x {b}");
+            assert_eq!(mul_saturating(a, b), a.saturating_mul(b), "{a} x {b}");
+        }
+    }
+
     use super::*;
 
     fn f(x: f64) -> I80F48 {

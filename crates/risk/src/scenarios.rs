@@ -389,7 +389,7 @@ pub fn scenario(params: &Params, underlying: &Underlying, index: usize) -> Scena
     } else {
         let k = INNER_EXTREME_FRACTIONS[(index - SCENARIOS) % INNER_EXTREMES];
         Scenario {
-            price_fraction: e.saturating_mul(thirds(k)),
+            price_fraction: math::mul_saturating(e, thirds(k)),
             vol_shock: I80F48::ZERO,
         }
     }

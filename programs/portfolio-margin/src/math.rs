@@ -127,10 +127,11 @@ impl CheckedFixed for I80F48 {
         self.checked_sub(rhs)
             .ok_or_else(|| error!(MarginError::MathOverflow))
     }
+    /// The risk engine's multiply: bit for bit `checked_mul`, cheaper on SBF for operands
+    /// below 2^15.
     #[track_caller]
     fn mul_or_err(self, rhs: Self) -> Result<Self> {
-        self.checked_mul(rhs)
-            .ok_or_else(|| error!(MarginError::MathOverflow))
+        risk::math::mul(self, rhs).map_err(|_| error!(MarginError::MathOverflow))
     }
 }
 
