@@ -4,7 +4,7 @@
 //! that spot and time, and must stay close to it.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use risk::compact::{
     band_offset, compact_combine, compact_parts, compact_report, CompactKind, CompactLeg,
     CompactParts, CorrelationPpm, OptionArray, SECONDS_PER_YEAR,
@@ -404,10 +404,16 @@ fn compact_is_never_below_full_revaluation() {
 /// a 2% band it stays within a few percent.
 #[test]
 fn compact_is_tight() {
-    let mut runner = TestRunner::new(Config {
-        cases: 128,
-        ..Config::default()
-    });
+    // A fixed draw: the median and 90th percentile of a ratio over 128 random books vary from
+    // draw to draw (the 90th percentile from ~1.04 to ~1.12), so a random seed would make this
+    // statistical assertion flaky. `compact_is_never_below_full_revaluation` draws anew.
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 128,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
     let ratios = std::cell::RefCell::new(Vec::new());
     runner
         .run(&case(), |mut c| {
