@@ -299,6 +299,20 @@ impl MarketSet {
         self.evaluate_underlyings(exchange, account, now, remaining, u8::MAX, None)
     }
 
+    /// `evaluate` of an account over its own underlyings only (its positions' and priced
+    /// collateral's, where all its legs are), for an account checked over a set loaded for a
+    /// larger union: a liquidator's.
+    pub fn evaluate_own(
+        &self,
+        exchange: &Exchange,
+        account: &MarginAccount,
+        now: i64,
+        remaining: &[AccountInfo],
+    ) -> Result<MarginState> {
+        let own = account.underlying_mask(|i| exchange.collateral[i].underlying);
+        self.evaluate_underlyings(exchange, account, now, remaining, own, None)
+    }
+
     /// `evaluate`, keeping the per-underlying parts in the state for `reevaluate`. With
     /// `Scope::Maintenance` only the maintenance range is evaluated (equity and maintenance
     /// margin are exact as `evaluate` computes them; the initial margin is `I80F48::MAX`, so
@@ -446,13 +460,13 @@ impl MarketSet {
         for position in account.positions.iter().filter(|p| p.is_active()) {
             // Positions of loaded underlyings that are not evaluated again are skipped first
             // (`reevaluate`: they were validated by the evaluation it starts from).
+            if position.underlying < 8 && only & 1 << position.underlying == 0 {
+                continue;
+            }
             let local = self
                 .local
                 .get(usize::from(position.underlying))
                 .map_or(usize::MAX, |&l| usize::from(l));
-            if local < self.markets.len() && !fresh(local) {
-                continue;
-            }
             let market = self.market(position.underlying)?;
             let instrument = self.listed_local(local, position.instrument)?;
             let contract_size = sizes.get(instrument.contract_size, || {

@@ -235,7 +235,8 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         MarginError::OverLiquidation
     );
     crate::probe!("liquidate: after");
-    let liquidator_state = markets.evaluate(&exchange, &liquidator, now, ctx.remaining_accounts)?;
+    let liquidator_state =
+        markets.evaluate_own(&exchange, &liquidator, now, ctx.remaining_accounts)?;
     require!(
         liquidator_state.meets_initial(),
         MarginError::InitialMarginNotMet
