@@ -224,6 +224,15 @@ impl<K: PartialEq + Copy, V: Copy> Memo<K, V> {
     }
 }
 
+/// `a b` exactly: one native 64-bit multiply when `|a b| < 2^63` (a native division decides
+/// it), else a 128-bit product (a runtime-library call on SBF).
+fn mul_wide(a: i64, b: i64) -> i128 {
+    match product_below(a.unsigned_abs(), b.unsigned_abs(), 1 << 63) {
+        Some(_) => i128::from(a.wrapping_mul(b)),
+        None => i128::from(a).wrapping_mul(i128::from(b)),
+    }
+}
+
 /// `a + b`, wrapping (see "Magnitudes").
 fn plus(a: i128, b: i128) -> i128 {
     a.wrapping_add(b)
@@ -508,7 +517,14 @@ pub fn band_offset(spot: I80F48, anchor: I80F48, band: I80F48) -> Result<Option<
 /// by schoolbook long division in native 64-bit steps (each keeps the remainder, below `d`,
 /// shifted under 2^64).
 fn shifted_quotient(n: u64, d: u64, shift: u32) -> (u64, bool) {
-    let step = d.leading_zeros().max(1);
+    // The widest step that keeps `remainder << step` below 2^64 (comparisons: SBF has no
+    // count-leading-zeros instruction).
+    let step = match d {
+        0..0x100_0000_0000 => 24,
+        0x100_0000_0000..0x1_0000_0000_0000 => 16,
+        0x1_0000_0000_0000..0x100_0000_0000_0000 => 8,
+        _ => 1,
+    };
     let mut quotient = n / d;
     let mut remainder = n % d;
     let mut left = shift;
@@ -729,18 +745,9 @@ fn add_option(
     );
     // Greeks: |Greek| per contract x 2^-32 is far below magnitude x 2^-20, so |contracts x
     // Greek| < 2^94: wrapping 128-bit multiplies are exact.
-    sums.delta = plus(
-        sums.delta,
-        i128::from(contracts).wrapping_mul(i128::from(array.delta)),
-    );
-    sums.gamma = plus(
-        sums.gamma,
-        i128::from(contracts).wrapping_mul(i128::from(array.gamma)),
-    );
-    sums.vega = plus(
-        sums.vega,
-        i128::from(contracts).wrapping_mul(i128::from(array.vega)),
-    );
+    sums.delta = plus(sums.delta, mul_wide(contracts, array.delta));
+    sums.gamma = plus(sums.gamma, mul_wide(contracts, array.gamma));
+    sums.vega = plus(sums.vega, mul_wide(contracts, array.vega));
     let floor = if long {
         0
     } else {
@@ -1406,6 +1413,16 @@ mod tests {
     /// The integer helpers against their plain definitions, on both sides of every fast path.
     #[test]
     fn integer_helpers_match_their_definitions() {
+        for (a, b) in [
+            (i64::MAX, i64::MAX),
+            (i64::MIN, i64::MIN),
+            (i64::MIN, -1),
+            (-(1 << 31), 1 << 32),
+            (3_000_000_000, -3_000_000_000),
+            (0, i64::MIN),
+        ] {
+            assert_eq!(mul_wide(a, b), i128::from(a) * i128::from(b), "{a} x {b}");
+        }
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for i in 0..20_000u32 {
             x ^= x << 13;
@@ -1418,6 +1435,11 @@ mod tests {
                 assert!(r * r >= v && (r == 0 || (r - 1) * (r - 1) < v), "{v}: {r}");
             }
             assert_eq!(div_ceil_rho_one(wide), wide.div_ceil(RHO_ONE as u128));
+            let (a, b) = (
+                (x as i64) >> (i % 64),
+                (x.rotate_left(29) as i64) >> (x % 64),
+            );
+            assert_eq!(mul_wide(a, b), i128::from(a) * i128::from(b), "{a} x {b}");
             let small = u128::from(x >> (i % 64));
             assert_eq!(div_ceil_rho_one(small), small.div_ceil(RHO_ONE as u128));
         }

@@ -18,10 +18,11 @@ fn ratio(value: i128, divisor: i128) -> Result<I80F48> {
     let magnitude = u64::try_from(value.unsigned_abs()).map_err(|_| MarginError::MathOverflow)?;
     let divisor = u64::try_from(divisor).map_err(|_| MarginError::MathOverflow)?;
     // Fractional bits per step: the remainder (< divisor) shifted by `chunk` stays below 2^64.
-    let chunk = match 64 - divisor.leading_zeros() {
-        0..=40 => 24,
-        41..=48 => 16,
-        49..=56 => 8,
+    // (Comparisons, not `leading_zeros`: SBF has no count-leading-zeros instruction.)
+    let chunk = match divisor {
+        0..0x100_0000_0000 => 24,
+        0x100_0000_0000..0x1_0000_0000_0000 => 16,
+        0x1_0000_0000_0000..0x100_0000_0000_0000 => 8,
         _ => {
             let bits = (u128::from(magnitude) << 48) / u128::from(divisor);
             let bits = i128::try_from(bits).map_err(|_| MarginError::MathOverflow)?;
@@ -87,15 +88,29 @@ pub fn pow10(decimals: u8) -> Result<I80F48> {
     Ok(I80F48::from_bits(i128::from(pow10_int(decimals)?) << 48))
 }
 
-/// `usd x 10^decimals` in 2^-48 units, exact: one wrapping multiply, after checking that the
-/// operands' widths add to at most 127 bits (beyond that the result would not fit an `i64`
-/// anyway). What `fixed`'s multiply by the integer `10^decimals` computes, for ~1/5 of the
-/// compute.
+/// Bits of `10^d` (the position of its highest set bit, plus one), `d` in 0..=18.
+const POW10_BITS: [u32; 19] = {
+    let mut table = [0u32; 19];
+    let mut i = 0;
+    while i < 19 {
+        table[i] = 64 - POW10[i].leading_zeros();
+        i += 1;
+    }
+    table
+};
+
+/// `usd x 10^decimals` in 2^-48 units, exact: one wrapping multiply, after checking that
+/// `|bits| < 2^(127 - width(10^decimals))` so the product stays below 2^127 (beyond that the
+/// result would not fit an `i64` anyway). What `fixed`'s multiply by the integer
+/// `10^decimals` computes, for a fraction of the compute.
 fn scaled_bits(usd: I80F48, decimals: u8) -> Result<i128> {
     let scale = pow10_int(decimals)?;
+    let width = POW10_BITS[usize::from(decimals)];
     let bits = usd.to_bits();
-    let width = (128 - bits.unsigned_abs().leading_zeros()) + (64 - scale.leading_zeros());
-    require!(width <= 127, MarginError::MathOverflow);
+    require!(
+        bits.unsigned_abs() >> (127 - width) == 0,
+        MarginError::MathOverflow
+    );
     Ok(bits.wrapping_mul(i128::from(scale)))
 }
 
