@@ -148,7 +148,8 @@ impl MarginState {
 
 impl MarketSet {
     /// Loads the underlyings and oracles that `account` needs from `remaining`, in the
-    /// documented order, validating each against the exchange and the action class's limits.
+    /// documented order, validating each against the exchange and the action class's limits,
+    /// with every loaded underlying's instrument registry copied for `instrument`.
     pub fn load<'info>(
         program_id: &Pubkey,
         exchange: &Exchange,
@@ -157,6 +158,33 @@ impl MarketSet {
         remaining: &'info [AccountInfo<'info>],
         class: ActionClass,
         now: i64,
+    ) -> Result<MarketSet> {
+        Self::load_registries(
+            program_id,
+            exchange,
+            exchange_key,
+            mask,
+            remaining,
+            class,
+            now,
+            u8::MAX,
+        )
+    }
+
+    /// `load`, copying the instrument registries (what `instrument` reads) of the underlyings
+    /// in `registries` only: the margin check reads listing terms from the accounts, and a
+    /// registry copy costs ~700 CU (32 instruments). `instrument` refuses an instrument of an
+    /// underlying whose registry was not copied (`UnknownInstrument`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_registries<'info>(
+        program_id: &Pubkey,
+        exchange: &Exchange,
+        exchange_key: &Pubkey,
+        mask: u8,
+        remaining: &'info [AccountInfo<'info>],
+        class: ActionClass,
+        now: i64,
+        registries: u8,
     ) -> Result<MarketSet> {
         let limits = *exchange.params.oracle_limits(class);
         let needed = mask.count_ones() as usize;
@@ -170,7 +198,7 @@ impl MarketSet {
         );
         let mut markets = Vec::with_capacity(needed);
         let mut local = [u8::MAX; MAX_UNDERLYINGS];
-        let mut instruments = Vec::with_capacity(listed_instruments(remaining, needed));
+        let mut instruments = Vec::with_capacity(listed_instruments(remaining, mask, registries));
         let mut registry = [(0u16, 0u8); MAX_UNDERLYINGS];
         let mut rows: Vec<[i64; MAX_UNDERLYINGS]> = Vec::with_capacity(needed);
         let mut cursor = remaining.iter();
@@ -220,7 +248,11 @@ impl MarketSet {
                 vol_shock: underlying.vol_shock,
                 params,
             });
-            let count = usize::from(underlying.instrument_count).min(MAX_INSTRUMENTS);
+            let count = if registries & 1 << u != 0 {
+                usize::from(underlying.instrument_count).min(MAX_INSTRUMENTS)
+            } else {
+                0
+            };
             registry[markets.len() - 1] = (
                 u16::try_from(instruments.len()).map_err(|_| MarginError::MathOverflow)?,
                 u8::try_from(count).map_err(|_| MarginError::MathOverflow)?,
@@ -398,6 +430,9 @@ impl MarketSet {
             );
             data[local] = Some(info.try_borrow_data()?);
         }
+        // Their `Underlying` structs, for the listing terms of positions.
+        let views: [Option<&Underlying>; MAX_UNDERLYINGS] =
+            core::array::from_fn(|l| data[l].as_ref().and_then(|d| underlying_in(d).ok()));
         crate::probe!("evaluate: borrow");
         let mut pieces = kept
             .as_ref()
@@ -468,7 +503,12 @@ impl MarketSet {
                 .get(usize::from(position.underlying))
                 .map_or(usize::MAX, |&l| usize::from(l));
             let market = self.market(position.underlying)?;
-            let instrument = self.listed_local(local, position.instrument)?;
+            let instrument = views
+                .get(local)
+                .copied()
+                .flatten()
+                .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
+                .instrument(usize::from(position.instrument))?;
             let contract_size = sizes.get(instrument.contract_size, || {
                 math::from_ppm(instrument.contract_size)
             })?;
@@ -685,13 +725,13 @@ fn run_report<'a>(
 
 /// Instruments listed on the first `needed` underlyings of `remaining` (read from their
 /// registries' counts; only sizes the copy, `load` validates every account).
-fn listed_instruments(remaining: &[AccountInfo], needed: usize) -> usize {
+fn listed_instruments(remaining: &[AccountInfo], mask: u8, registries: u8) -> usize {
     const COUNT_OFFSET: usize = 8 + core::mem::offset_of!(Underlying, instrument_count);
-    remaining
-        .iter()
-        .step_by(2)
-        .take(needed)
-        .map(|info| {
+    (0..MAX_UNDERLYINGS)
+        .filter(|u| mask & (1 << u) != 0)
+        .zip(remaining.iter().step_by(2))
+        .filter(|(u, _)| registries & (1 << u) != 0)
+        .map(|(_, info)| {
             info.try_borrow_data()
                 .ok()
                 .and_then(|data| data.get(COUNT_OFFSET).copied())

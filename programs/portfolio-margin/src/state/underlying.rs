@@ -172,6 +172,14 @@ fn cached_range(index: usize) -> core::ops::Range<usize> {
     start..start + core::mem::size_of::<CachedRiskArray>()
 }
 
+/// The `Underlying` struct in an account's data (after the discriminator), as
+/// `AccountLoader::load` reads it; for accounts already validated (`MarketSet::load`).
+pub fn underlying_in(data: &[u8]) -> Result<&Underlying> {
+    data.get(8..Underlying::SPACE)
+        .and_then(|bytes| bytemuck::try_from_bytes(bytes).ok())
+        .ok_or_else(|| error!(MarginError::WrongRemainingAccount))
+}
+
 /// The cached risk array of instrument `index` in an `Underlying` account's data.
 pub fn cached_array(data: &[u8], index: usize) -> Result<&CachedRiskArray> {
     data.get(cached_range(index))

@@ -108,7 +108,14 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         | liquidator.underlying_mask(collateral_underlying)
         | target_bit;
     crate::probe!("liquidate: accounts");
-    let markets = MarketSet::load(
+    // Instrument terms are read from the registry copies only for the positions the step takes:
+    // the target's, or every position for a slice.
+    let registries = match args.target {
+        LiquidationTarget::Position { .. } => target_bit,
+        LiquidationTarget::Collateral { .. } => 0,
+        LiquidationTarget::Slice => u8::MAX,
+    };
+    let markets = MarketSet::load_registries(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),
@@ -116,6 +123,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         ctx.remaining_accounts,
         ActionClass::Liquidation,
         now,
+        registries,
     )?;
     // The liquidatee's checks are of health (equity against maintenance margin) only.
     let mut before = markets.evaluate_keeping_parts(

@@ -26,7 +26,8 @@ pub fn margin_report<'info>(
     let account = ctx.accounts.margin_account.load()?;
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
     crate::probe!("margin_report: accounts");
-    let markets = MarketSet::load(
+    // No instrument registry copies: the margin check reads listing terms in place.
+    let markets = MarketSet::load_registries(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),
@@ -34,6 +35,7 @@ pub fn margin_report<'info>(
         ctx.remaining_accounts,
         ActionClass::Liquidation,
         now,
+        0,
     )?;
     let state = markets.evaluate(&exchange, &account, now, ctx.remaining_accounts)?;
     let decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;

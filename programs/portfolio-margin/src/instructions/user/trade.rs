@@ -72,7 +72,8 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
     let mask = account_a.underlying_mask(collateral_underlying)
         | account_b.underlying_mask(collateral_underlying)
         | (1 << args.underlying);
-    let markets = MarketSet::load(
+    // Only the traded instrument's terms are read from the registry copies.
+    let markets = MarketSet::load_registries(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),
@@ -80,6 +81,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         ctx.remaining_accounts,
         ActionClass::Risk,
         now,
+        1 << args.underlying,
     )?;
     let instrument = markets.instrument(args.underlying, args.instrument)?;
     require!(

@@ -80,7 +80,8 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
     let exchange = ctx.accounts.exchange.load()?;
     let mut account = ctx.accounts.margin_account.load_mut()?;
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
-    let markets = MarketSet::load(
+    // No instrument registry copies: the margin check reads listing terms in place.
+    let markets = MarketSet::load_registries(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),
@@ -88,6 +89,7 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
         ctx.remaining_accounts,
         ActionClass::Risk,
         now,
+        0,
     )?;
     let state = markets.evaluate(&exchange, &account, now, ctx.remaining_accounts)?;
     require!(state.meets_initial(), MarginError::InitialMarginNotMet);
