@@ -80,6 +80,8 @@ pub struct MarketSet {
     /// The markets' engine parameters, in `markets` order (copied once here so that
     /// `evaluate`, called up to four times per instruction, allocates nothing for them).
     params: Vec<risk::Underlying>,
+    /// The exchange's parameters in the engine's types (converted once per instruction).
+    risk_params: risk::Params,
     /// One buffer of legs reused by every `evaluate` (the SBF heap is a 32 KiB bump
     /// allocator: nothing is freed within an instruction).
     legs: RefCell<Vec<CompactLeg>>,
@@ -262,6 +264,7 @@ impl MarketSet {
         crate::probe!("load: underlying done");
         let correlation = correlation_of(&markets, &rows);
         let params = markets.iter().map(|m| m.params).collect();
+        let risk_params = risk_params(&exchange.params)?;
         Ok(MarketSet {
             markets,
             local,
@@ -269,6 +272,7 @@ impl MarketSet {
             instruments,
             registry,
             params,
+            risk_params,
             legs: RefCell::new(Vec::with_capacity(MAX_POSITIONS + MAX_COLLATERAL_ASSETS)),
         })
     }
@@ -400,7 +404,7 @@ impl MarketSet {
         only: u8,
         mut kept: Option<(Box<Parts>, Box<risk::Report>)>,
     ) -> Result<MarginState> {
-        let params = risk_params(&exchange.params)?;
+        let params = self.risk_params;
         // The loaded underlyings to evaluate, by local index.
         let mut only_local = 0u32;
         for (local, market) in self.markets.iter().enumerate() {
