@@ -287,6 +287,10 @@ async fn run(root: &Path) {
         "| liquidate (1 contract) | {} | {} | {} |",
         liquidation.liquidate, liquidation.bytes, liquidation.accounts
     );
+    println!(
+        "| liquidate (a 10% slice of the account) | {} | | |",
+        liquidation.slice
+    );
 
     println!("\n### Primitives (feature `bench` build, `target/deploy-bench`)\n");
     let bench_dir = root.join("target/deploy-bench");
@@ -987,6 +991,8 @@ async fn books() -> Vec<Cell> {
 struct MaxLiquidation {
     report: Cu,
     liquidate: Cu,
+    /// A 10% slice of every position and balance (the fallback when no single leg helps).
+    slice: Cu,
     bytes: usize,
     accounts: usize,
 }
@@ -1056,6 +1062,20 @@ async fn max_liquidation() -> MaxLiquidation {
     let liquidate = b
         .measure(std::slice::from_ref(&instruction), &[&keeper.keypair])
         .await;
+    let slice = LiquidationTarget::Slice;
+    let slice_accounts = b
+        .env
+        .liquidation_accounts(&keeper_account, &account, slice)
+        .await;
+    let slice_instruction = b.env.ix_liquidate(
+        &keeper.key(),
+        &keeper_account,
+        &account,
+        slice,
+        100_000,
+        &slice_accounts,
+    );
+    let slice = b.measure(&[slice_instruction], &[&keeper.keypair]).await;
     if std::env::var_os("BENCH_PROFILE").is_some() {
         let remaining = b.env.margin_accounts(&account).await;
         let report = b.env.ix_margin_report(&account, &remaining);
@@ -1070,6 +1090,7 @@ async fn max_liquidation() -> MaxLiquidation {
     MaxLiquidation {
         report,
         liquidate,
+        slice,
         bytes,
         accounts,
     }

@@ -15,11 +15,11 @@ use risk::I80F48;
 const DAY: i64 = 86_400;
 
 /// margin_report of an account holding one future on one underlying (and quote).
-const REPORT_ONE_FUTURE: u64 = 29_500;
+const REPORT_ONE_FUTURE: u64 = 25_500;
 /// trade of a future between two accounts (both checked after).
-const TRADE_FUTURE: u64 = 47_500;
+const TRADE_FUTURE: u64 = 43_000;
 /// margin_report of 8 futures across 8 fully listed underlyings (32 instruments each).
-const REPORT_EIGHT_UNDERLYINGS: u64 = 147_500;
+const REPORT_EIGHT_UNDERLYINGS: u64 = 118_500;
 
 struct Book {
     env: Env,
@@ -230,7 +230,7 @@ async fn account_over_eight_fully_listed_underlyings_is_checked_within_its_ceili
 }
 
 /// refresh_risk_array of one 30-day call (3 x 41 Black-Scholes prices).
-const REFRESH_OPTION: u64 = 740_000;
+const REFRESH_OPTION: u64 = 350_000;
 
 #[tokio::test]
 async fn refresh_risk_array_stays_under_its_ceiling() {
