@@ -261,6 +261,7 @@ impl Env {
             infos,
             ActionClass::Liquidation,
             now,
+            u8::MAX,
         )
         .expect("markets");
         InProcess {

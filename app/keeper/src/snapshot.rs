@@ -279,6 +279,8 @@ impl Snapshot {
             infos,
             class,
             self.now,
+            // Every registry: previews read any position's terms.
+            u8::MAX,
         )
         .map_err(KeeperError::engine)
     }

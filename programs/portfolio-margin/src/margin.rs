@@ -150,35 +150,13 @@ impl MarginState {
 
 impl MarketSet {
     /// Loads the underlyings and oracles that `account` needs from `remaining`, in the
-    /// documented order, validating each against the exchange and the action class's limits,
-    /// with every loaded underlying's instrument registry copied for `instrument`.
-    pub fn load<'info>(
-        program_id: &Pubkey,
-        exchange: &Exchange,
-        exchange_key: &Pubkey,
-        mask: u8,
-        remaining: &'info [AccountInfo<'info>],
-        class: ActionClass,
-        now: i64,
-    ) -> Result<MarketSet> {
-        Self::load_registries(
-            program_id,
-            exchange,
-            exchange_key,
-            mask,
-            remaining,
-            class,
-            now,
-            u8::MAX,
-        )
-    }
-
-    /// `load`, copying the instrument registries (what `instrument` reads) of the underlyings
-    /// in `registries` only: the margin check reads listing terms from the accounts, and a
-    /// registry copy costs ~700 CU (32 instruments). `instrument` refuses an instrument of an
-    /// underlying whose registry was not copied (`UnknownInstrument`).
+    /// documented order, validating each against the exchange and the action class's limits.
+    /// The instrument registries (what `instrument` reads) are copied for the underlyings in
+    /// `registries` only (`u8::MAX`: all): the margin check reads listing terms from the
+    /// accounts, and a registry copy costs ~700 CU (32 instruments). `instrument` refuses an
+    /// instrument of an underlying whose registry was not copied (`UnknownInstrument`).
     #[allow(clippy::too_many_arguments)]
-    pub fn load_registries<'info>(
+    pub fn load<'info>(
         program_id: &Pubkey,
         exchange: &Exchange,
         exchange_key: &Pubkey,

@@ -115,7 +115,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         LiquidationTarget::Collateral { .. } => 0,
         LiquidationTarget::Slice => u8::MAX,
     };
-    let markets = MarketSet::load_registries(
+    let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),

@@ -27,7 +27,7 @@ pub fn margin_report<'info>(
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
     crate::probe!("margin_report: accounts");
     // No instrument registry copies: the margin check reads listing terms in place.
-    let markets = MarketSet::load_registries(
+    let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),

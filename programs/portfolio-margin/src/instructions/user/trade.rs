@@ -73,7 +73,7 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         | account_b.underlying_mask(collateral_underlying)
         | (1 << args.underlying);
     // Only the traded instrument's terms are read from the registry copies.
-    let markets = MarketSet::load_registries(
+    let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),

@@ -81,7 +81,7 @@ pub fn withdraw<'info>(ctx: Context<'info, Withdraw<'info>>, asset: u8, amount: 
     let mut account = ctx.accounts.margin_account.load_mut()?;
     let mask = account.underlying_mask(|i| exchange.collateral[i].underlying);
     // No instrument registry copies: the margin check reads listing terms in place.
-    let markets = MarketSet::load_registries(
+    let markets = MarketSet::load(
         ctx.program_id,
         &exchange,
         &ctx.accounts.exchange.key(),
