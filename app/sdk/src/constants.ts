@@ -60,7 +60,7 @@ export const RISK_ARRAY_VOL_TOLERANCE = 20_000n;
 export const RISK_ARRAY_BAND = 20_000n;
 /** `RISK_ARRAY_MAX_AGE`: the longest an array is used, seconds (and at most half the time to expiry at the build). */
 export const RISK_ARRAY_MAX_AGE = 3_600n;
-/** Compute-unit limit to send `refresh_risk_array` with (it costs about 700,000 CU). */
+/** Compute-unit limit to send `refresh_risk_array` with (it costs about 330,000 CU). */
 export const REFRESH_RISK_ARRAY_COMPUTE_UNITS = 1_400_000;
 
 export const InstrumentKind = { Future: 0, Call: 1, Put: 2 } as const;

@@ -280,7 +280,7 @@ export const getSettleInstrumentInstruction = (
 
 /**
  * Builds option `instrument`'s cached risk array at the oracle's current price (permissionless).
- * About 700,000 CU: send it alone in a transaction behind
+ * About 330,000 CU: send it alone in a transaction behind
  * `getSetComputeUnitLimitInstruction(REFRESH_RISK_ARRAY_COMPUTE_UNITS)`, or use
  * `getRefreshRiskArrayTransactions`, which does. A future fails with `InvalidInstrumentKind`, a
  * settled option with `InstrumentSettled`.
@@ -312,8 +312,8 @@ export function getRefreshRiskArrayTransaction(
 /**
  * The `refresh_risk_array` transactions for the active options of `underlying` (decoded; its
  * address is not in the account, so pass it), one per option, each
- * `[setComputeUnitLimit(1,400,000), refresh_risk_array]`: a refresh costs about 700,000 CU, so two
- * do not fit one transaction. `only` narrows the list (e.g. to stale arrays: see
+ * `[setComputeUnitLimit(1,400,000), refresh_risk_array]` (a refresh costs about 330,000 CU; one
+ * per transaction keeps each independent). `only` narrows the list (e.g. to stale arrays: see
  * `riskArrayStatus`, or `PortfolioMarginClient.refreshRiskArrays`, which reads the oracle and the
  * clock and keeps the stale ones).
  */
@@ -349,7 +349,7 @@ export const getResolveBankruptcyInstruction = (accounts: InstructionAccounts<"r
 /**
  * `ComputeBudgetInstruction::SetComputeUnitLimit`. Margin checks of larger books (trades,
  * withdrawals, liquidations, reports) need more than the default 200,000 units per instruction, and
- * `refresh_risk_array` about 700,000.
+ * `refresh_risk_array` about 330,000.
  */
 export function getSetComputeUnitLimitInstruction(units: number): Instruction {
   const data = new Uint8Array(5);
