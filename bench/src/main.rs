@@ -744,18 +744,10 @@ async fn typical_path() -> Vec<(String, Cu)> {
         underlying: 0,
         instrument: future,
     };
-    let remaining = b
+    let liquidate = b
         .env
-        .liquidation_accounts(&keeper_account, &small_account, target)
+        .liquidation_ix(&keeper.key(), &keeper_account, &small_account, target, 3)
         .await;
-    let liquidate = b.env.ix_liquidate(
-        &keeper.key(),
-        &keeper_account,
-        &small_account,
-        target,
-        3,
-        &remaining,
-    );
     b.step(
         &mut rows,
         "liquidate (future, 1 position)",
@@ -1031,18 +1023,10 @@ async fn max_liquidation() -> MaxLiquidation {
         underlying: 7,
         instrument: 0,
     };
-    let remaining = b
+    let instruction = b
         .env
-        .liquidation_accounts(&keeper_account, &account, target)
+        .liquidation_ix(&keeper.key(), &keeper_account, &account, target, 1)
         .await;
-    let instruction = b.env.ix_liquidate(
-        &keeper.key(),
-        &keeper_account,
-        &account,
-        target,
-        1,
-        &remaining,
-    );
     let payer = b.env.payer();
     let blockhash = b
         .env
@@ -1062,19 +1046,16 @@ async fn max_liquidation() -> MaxLiquidation {
     let liquidate = b
         .measure(std::slice::from_ref(&instruction), &[&keeper.keypair])
         .await;
-    let slice = LiquidationTarget::Slice;
-    let slice_accounts = b
+    let slice_instruction = b
         .env
-        .liquidation_accounts(&keeper_account, &account, slice)
+        .liquidation_ix(
+            &keeper.key(),
+            &keeper_account,
+            &account,
+            LiquidationTarget::Slice,
+            100_000,
+        )
         .await;
-    let slice_instruction = b.env.ix_liquidate(
-        &keeper.key(),
-        &keeper_account,
-        &account,
-        slice,
-        100_000,
-        &slice_accounts,
-    );
     let slice = b.measure(&[slice_instruction], &[&keeper.keypair]).await;
     if std::env::var_os("BENCH_PROFILE").is_some() {
         let remaining = b.env.margin_accounts(&account).await;

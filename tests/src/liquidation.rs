@@ -55,6 +55,24 @@ impl Env {
         self.remaining_for_mask(mask)
     }
 
+    /// A `liquidate` instruction signed by `authority`, with the margin check's remaining
+    /// accounts for both accounts as they are now.
+    pub async fn liquidation_ix(
+        &mut self,
+        authority: &Pubkey,
+        liquidator: &Pubkey,
+        liquidatee: &Pubkey,
+        target: LiquidationTarget,
+        quantity: u64,
+    ) -> Instruction {
+        let remaining = self
+            .liquidation_accounts(liquidator, liquidatee, target)
+            .await;
+        self.ix_liquidate(
+            authority, liquidator, liquidatee, target, quantity, &remaining,
+        )
+    }
+
     pub async fn liquidate(
         &mut self,
         keeper: &Trader,
@@ -63,17 +81,9 @@ impl Env {
         target: LiquidationTarget,
         quantity: u64,
     ) -> Result<(), BanksClientError> {
-        let remaining = self
-            .liquidation_accounts(liquidator, liquidatee, target)
+        let instruction = self
+            .liquidation_ix(&keeper.key(), liquidator, liquidatee, target, quantity)
             .await;
-        let instruction = self.ix_liquidate(
-            &keeper.key(),
-            liquidator,
-            liquidatee,
-            target,
-            quantity,
-            &remaining,
-        );
         self.send(&[instruction], &[&keeper.keypair]).await
     }
 

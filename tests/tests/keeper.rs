@@ -87,6 +87,22 @@ impl Cluster for RacingCluster {
     }
 }
 
+/// A keeper with the default configuration on the in-process runtime, watching `accounts`.
+fn banks_keeper<const N: usize>(
+    env: &Env,
+    keeper: &Trader,
+    keeper_account: Pubkey,
+    accounts: [Pubkey; N],
+) -> Keeper<BanksCluster> {
+    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
+    banks.watch(accounts);
+    Keeper::new(
+        banks,
+        keeper.keypair.insecure_clone(),
+        KeeperConfig::new(env.exchange, keeper_account),
+    )
+}
+
 fn future_args(expiry: i64) -> ListInstrumentArgs {
     ListInstrumentArgs {
         kind: instrument_kind::FUTURE,
@@ -535,12 +551,11 @@ async fn keeper_reports_equal_the_programs() {
     let (keeper_trader, keeper_account) = env.funded_account(10_000).await;
     env.set_price(SOL, 141_00000000).await;
 
-    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
-    banks.watch([maker_account, account, keeper_account]);
-    let mut keeper = Keeper::new(
-        banks,
-        keeper_trader.keypair.insecure_clone(),
-        KeeperConfig::new(env.exchange, keeper_account),
+    let mut keeper = banks_keeper(
+        &env,
+        &keeper_trader,
+        keeper_account,
+        [maker_account, account, keeper_account],
     );
     let snapshot = keeper.snapshot().await.unwrap();
     assert_eq!(snapshot.accounts.len(), 3);
@@ -568,12 +583,11 @@ async fn keeper_refreshes_stale_risk_arrays_before_any_margin_check() {
     assert_error(refused, MarginError::StaleRiskArray);
 
     let (keeper_trader, keeper_account) = env.funded_account(10_000).await;
-    let mut banks = BanksCluster::new(env.ctx.banks_client.clone());
-    banks.watch([maker_account, account, keeper_account]);
-    let mut keeper = Keeper::new(
-        banks,
-        keeper_trader.keypair.insecure_clone(),
-        KeeperConfig::new(env.exchange, keeper_account),
+    let mut keeper = banks_keeper(
+        &env,
+        &keeper_trader,
+        keeper_account,
+        [maker_account, account, keeper_account],
     );
     let summary = keeper.tick().await.unwrap();
     let refreshes: Vec<_> = summary

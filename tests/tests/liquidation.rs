@@ -549,17 +549,9 @@ async fn maximum_account_liquidates_in_one_transaction() {
         underlying: 7,
         instrument: 0,
     };
-    let remaining = env
-        .liquidation_accounts(&keeper_account, &max.account, target)
+    let instruction = env
+        .liquidation_ix(&keeper.key(), &keeper_account, &max.account, target, 1)
         .await;
-    let instruction = env.ix_liquidate(
-        &keeper.key(),
-        &keeper_account,
-        &max.account,
-        target,
-        1,
-        &remaining,
-    );
     // Transaction limits: 1,232 bytes and 64 account locks, without a lookup table.
     let payer = env.payer();
     let blockhash = env.ctx.banks_client.get_latest_blockhash().await.unwrap();

@@ -54,7 +54,7 @@ pub fn update_volatility(snapshot: &Snapshot, underlying: usize) -> Option<Instr
     ))
 }
 
-/// `refresh_risk_array` of one option instrument (about 700,000 CU: the keeper's compute limit
+/// `refresh_risk_array` of one option instrument (about 332,000 CU: the keeper's compute limit
 /// must allow it).
 pub fn refresh_risk_array(
     snapshot: &Snapshot,

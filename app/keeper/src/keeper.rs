@@ -66,8 +66,8 @@ impl KeeperConfig {
             program_id: portfolio_margin::ID,
             exchange,
             liquidator,
-            // A risk-array refresh takes ~700,000 CU, a liquidation of the largest account
-            // ~720,000: the transaction maximum.
+            // A risk-array refresh takes ~332,000 CU and a slice liquidation of the largest
+            // account ~386,000: the transaction maximum leaves room for both.
             compute_unit_limit: 1_400_000,
             max_steps_per_account: 1,
             retry: RetryPolicy::default(),

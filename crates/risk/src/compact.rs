@@ -429,6 +429,10 @@ fn max_spot(params: &Params, underlying: &Underlying, band: I80F48) -> Result<I8
     )
 }
 
+/// Relative padding of the theta and vega bounds for the rounding of their fixed-point steps
+/// (each < 1e-12 relative).
+const BOUND_MARGIN: I80F48 = I80F48::lit("1.000001");
+
 /// 3 x `max |∂V/∂t|` per second of one contract over every point of the array, atoms, rounded
 /// up: `S_max σ_max / (2 √(2π T_min)) + |r| K e^{|r| T₀}`, `S_max = S₀(1+β)(1 + E R m)`,
 /// `σ_max = σ(1 + V)`, `T_min = T₀ - max_age`.
@@ -443,7 +447,6 @@ fn theta_bound(
     max_age_years: I80F48,
 ) -> Result<i128, RiskError> {
     const TWO_PI: I80F48 = I80F48::lit("6.283185307179586476925286766559");
-    const MARGIN: I80F48 = I80F48::lit("1.000001");
     let s_max = max_spot(params, underlying, band)?;
     let vol_max = mul(underlying.vol, add(I80F48::ONE, underlying.vol_shock)?)?;
     let t_min = sub(expiry_years, max_age_years)?;
@@ -452,7 +455,7 @@ fn theta_bound(
     let carry = mul(mul(rate, strike)?, math::exp(mul(rate, expiry_years)?)?)?;
     // Per year, per contract, padded for the rounding of the steps above (all < 1e-12
     // relative), then per second, x3.
-    let per_year = mul(mul(add(decay, carry)?, contract_size)?, MARGIN)?;
+    let per_year = mul(mul(add(decay, carry)?, contract_size)?, BOUND_MARGIN)?;
     let per_second = ceil_atoms(per_year) / i128::from(SECONDS_PER_YEAR) + 1;
     Ok(3 * per_second)
 }
@@ -470,7 +473,6 @@ fn vega_bound(
     band: I80F48,
 ) -> Result<i128, RiskError> {
     const INV_SQRT_2PI: I80F48 = I80F48::lit("0.398942280401432677939946059934");
-    const MARGIN: I80F48 = I80F48::lit("1.000001");
     const PER_PPM: I80F48 = I80F48::lit("0.000001");
     let s_max = max_spot(params, underlying, band)?;
     let per_vol = mul(
@@ -478,7 +480,7 @@ fn vega_bound(
         add(I80F48::ONE, underlying.vol_shock)?,
     )?;
     // Per 1e-6 of volatility, per contract, padded for the steps' rounding (< 1e-12 relative).
-    let per_ppm = mul(mul(mul(per_vol, contract_size)?, MARGIN)?, PER_PPM)?;
+    let per_ppm = mul(mul(mul(per_vol, contract_size)?, BOUND_MARGIN)?, PER_PPM)?;
     Ok(3 * (ceil_atoms(per_ppm) + 1))
 }
 

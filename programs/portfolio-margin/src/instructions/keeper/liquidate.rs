@@ -218,12 +218,11 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
 
     crate::probe!("liquidate: step");
-    // The step changed the liquidatee's quote and the legs of one underlying (a position's or
-    // a collateral asset's); a slice changes every leg.
+    // The step changed the liquidatee's quote and the legs of the target's underlying (a
+    // position's or a collateral asset's); a slice changes every leg.
     let changed = match args.target {
-        LiquidationTarget::Position { underlying, .. } => 1u8 << underlying,
-        LiquidationTarget::Collateral { .. } => target_bit,
         LiquidationTarget::Slice => u8::MAX,
+        _ => target_bit,
     };
     let after = markets.reevaluate(
         &exchange,

@@ -22,7 +22,7 @@ pub struct RefreshRiskArray<'info> {
 /// it while the price stays within `RISK_ARRAY_BAND` of `S₀`, for `RISK_ARRAY_MAX_AGE` seconds
 /// (at most half the time left to expiry), and while the volatility and parameters are
 /// unchanged. Permissionless: keepers run it whenever a check would find an array stale.
-/// About 700,000 CU (120 Black-Scholes prices): send it with a compute-budget instruction.
+/// About 332,000 CU (123 Black-Scholes prices): send it with a compute-budget instruction.
 ///
 /// The bound the check derives from an array holds for any anchor price as long as the checked
 /// spot lies in the band, so the anchor's quality does not matter for soundness: the oracle
