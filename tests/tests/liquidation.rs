@@ -659,6 +659,33 @@ async fn reevaluating_the_changed_underlying_equals_a_full_evaluation() {
         .reevaluate(exchange, &after, now, infos, &mut plain, 1 << 3)
         .expect("full fallback");
     assert_eq!(*again.report, *full.report);
+    // Without registry copies (what margin_report and withdraw load) the check reads the
+    // listing terms in place: the same result; `instrument` then refuses, by name.
+    let mask = loaded
+        .account
+        .underlying_mask(|i| exchange.collateral[i].underlying);
+    let bare = portfolio_margin::margin::MarketSet::load(
+        &PROGRAM_ID,
+        exchange,
+        &env.exchange,
+        mask,
+        infos,
+        ActionClass::Liquidation,
+        now,
+        0,
+    )
+    .expect("markets without registries");
+    let in_place = bare
+        .evaluate(exchange, &after, now, infos)
+        .expect("evaluated in place");
+    assert_eq!(*in_place.report, *full.report);
+    assert_eq!(in_place.equity, full.equity);
+    let refused = match bare.instrument(7, 0) {
+        Err(anchor_lang::error::Error::AnchorError(e)) => Some(e.error_code_number),
+        _ => None,
+    };
+    assert_eq!(refused, Some(code(MarginError::UnknownInstrument)));
+    assert!(markets.instrument(7, 0).is_ok());
 }
 
 /// margin_report of the maximum account on the SBF build, compute units: the budget.

@@ -454,3 +454,77 @@ fn compact_is_tight() {
     assert!(median < 1.02, "median {median}");
     assert!(p90 < 1.10, "p90 {p90}");
 }
+
+/// The 64-bit per-point sums' bounds ("Magnitudes"): more than `MAX_LEGS` legs, an option leg
+/// whose per-point product reaches 2^56 atoms, or a linear book moving by more than 3 x 2^59
+/// atoms at a point is refused with `Overflow`; just inside, the check goes through.
+#[test]
+fn absurd_books_are_refused_as_overflow() {
+    use risk::compact::MAX_LEGS;
+    use risk::RiskError;
+    let params = Params::default();
+    let sol = Underlying {
+        spot: I80F48::from_num(150),
+        vol: I80F48::from_num(0.8),
+        scan_range: I80F48::from_num(0.15),
+        vol_shock: I80F48::from_num(0.25),
+    };
+    let rho: CorrelationPpm = [[1_000_000; 8]; 8];
+    let no_arrays = |_: usize, _: u8| None;
+    let future = |units: i64| CompactLeg {
+        underlying: 0,
+        kind: CompactKind::Future {
+            quantity: I80F48::from_num(units),
+        },
+    };
+    fn check<'a>(
+        params: &Params,
+        sol: Underlying,
+        rho: &CorrelationPpm,
+        legs: &[CompactLeg],
+        arrays: &dyn Fn(usize, u8) -> Option<&'a OptionArray>,
+    ) -> Result<(), RiskError> {
+        compact_report(params, &[sol], rho, legs, arrays).map(|_| ())
+    }
+
+    // Legs: MAX_LEGS go through, one more is refused.
+    let many = vec![future(1); MAX_LEGS + 1];
+    let many = |n: usize| check(&params, sol, &rho, &many[..n], &no_arrays);
+    assert_eq!(many(MAX_LEGS), Ok(()));
+    assert_eq!(many(MAX_LEGS + 1), Err(RiskError::Overflow));
+    // A linear book: 2e9 SOL (a 4.5e10 USD full move, 1.35e11 extreme) goes through; 2e11
+    // SOL (an extreme move of 1.35e13 USD > 3 x 2^59 atoms) is refused.
+    let linear = |units: i64| check(&params, sol, &rho, &[future(units)], &no_arrays);
+    assert_eq!(linear(2_000_000_000), Ok(()));
+    assert_eq!(linear(200_000_000_000), Err(RiskError::Overflow));
+    // An option leg: one contract goes through; 2^40 contracts of a 150 call (2^56 atoms is
+    // ~6.9e10 USD per point) are refused.
+    let mut array = <OptionArray as bytemuck::Zeroable>::zeroed();
+    array
+        .build_into(
+            &params,
+            &sol,
+            Kind::Call,
+            I80F48::from_num(150),
+            I80F48::from_num(0.1),
+            I80F48::ONE,
+            I80F48::from_num(0.02),
+            I80F48::from_num(3_600) / I80F48::from_num(SECONDS_PER_YEAR),
+        )
+        .expect("array builds");
+    let lookup = |_: usize, _: u8| Some(&array);
+    let call = |contracts: i64| CompactLeg {
+        underlying: 0,
+        kind: CompactKind::Option {
+            contracts,
+            contract_size: I80F48::ONE,
+            instrument: 0,
+            offset: 0,
+            age: 0,
+            vol_change: 0,
+        },
+    };
+    let option = |contracts: i64| check(&params, sol, &rho, &[call(contracts)], &lookup);
+    assert_eq!(option(1), Ok(()));
+    assert_eq!(option(1 << 40), Err(RiskError::Overflow));
+}
