@@ -537,6 +537,7 @@ pub fn sol_params() -> UnderlyingParamsArgs {
         vol_max: 3_000_000,
         scan_range: 150_000,
         vol_shock: 250_000,
+        calendar_spread: 100_000,
     }
 }
 

@@ -684,7 +684,7 @@ async fn admin_parameters_pause_and_transfer() {
             ..defaults
         },
         RiskParameters {
-            ewma_lambda: 1_000_000,
+            vol_half_life_secs: 59,
             ..defaults
         },
         RiskParameters {
@@ -858,6 +858,7 @@ async fn market_configuration_is_range_checked() {
         (
             UnderlyingParamsArgs {
                 vol_shock: 1_000_000,
+                calendar_spread: 100_000,
                 ..sol_params()
             },
             MarginError::ScanParametersOutOfRange,

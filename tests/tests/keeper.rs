@@ -935,6 +935,7 @@ async fn keeper_slices_a_hedged_book_that_no_single_leg_can_help() {
         vol_max: 3_000_000,
         scan_range: 100_000,
         vol_shock: 250_000,
+        calendar_spread: 100_000,
     };
     let eth = UnderlyingParamsArgs {
         vol: 650_000,
@@ -942,6 +943,7 @@ async fn keeper_slices_a_hedged_book_that_no_single_leg_can_help() {
         vol_max: 3_000_000,
         scan_range: 120_000,
         vol_shock: 250_000,
+        calendar_spread: 100_000,
     };
     env.add_underlying("BTC", oracle_kind::PYTH_PULL, 9_000_000_000_000, btc)
         .await;

@@ -393,6 +393,7 @@ async fn correlated_pair_passes_where_isolated_margin_would_not() {
         vol_max: 3_000_000,
         scan_range: 100_000,
         vol_shock: 250_000,
+        calendar_spread: 100_000,
     };
     let eth_params = UnderlyingParamsArgs {
         vol: 650_000,
@@ -400,6 +401,7 @@ async fn correlated_pair_passes_where_isolated_margin_would_not() {
         vol_max: 3_000_000,
         scan_range: 120_000,
         vol_shock: 250_000,
+        calendar_spread: 100_000,
     };
     env.add_underlying("BTC", oracle_kind::PYTH_PULL, usd(90000.0), btc_params)
         .await;

@@ -151,6 +151,16 @@ pub enum MarginError {
     WrongInsuranceVault,
     #[msg("An option's cached risk array is missing or stale (price moved out of its band, too old, or volatility or parameters changed): run refresh_risk_array")]
     StaleRiskArray,
+    #[msg("The trade would leave the account with negative equity")]
+    NegativeEquityAfterTrade,
+    #[msg("The account misses initial margin after the trade and the trade lowers its health (equity minus maintenance margin): only trades that keep or raise its health are allowed")]
+    TradeLowersHealth,
+    #[msg("A delegate may fill only at a price no worse than the model price for the account it signs for")]
+    DelegatePriceWorseThanModel,
+    #[msg("The oracle price was published before the instrument's expiry: settle with a price published at or after expiry")]
+    SettlementPriceBeforeExpiry,
+    #[msg("The oracle price is below the smallest price the engine represents (1e-6 USD); the underlying cannot be listed")]
+    OraclePriceTooSmall,
 }
 
 /// The risk engine's errors, each mapped to the program error a user can act on.

@@ -48,6 +48,7 @@ pub fn log_heap_used() {
 
 pub mod error;
 pub mod events;
+pub mod expiry;
 pub mod instructions;
 pub mod margin;
 pub mod math;

@@ -20,6 +20,7 @@ use risk::compact::{CompactKind, CompactLeg, CompactParts, CorrelationPpm, Memo}
 use risk::I80F48;
 
 use crate::error::MarginError;
+use crate::expiry::{self, Calendar};
 use crate::math::{self, CheckedFixed};
 use crate::oracle::{self, OraclePrice};
 use crate::state::*;
@@ -95,6 +96,9 @@ struct Pieces {
     equity: [I80F48; MAX_UNDERLYINGS],
     initial_equity: [I80F48; MAX_UNDERLYINGS],
     spot_value: [I80F48; MAX_UNDERLYINGS],
+    /// Charges outside the scenario engine (`crate::expiry`): expired, unsettled positions'
+    /// own moves and the calendar-spread charge; added to every requirement.
+    charge: [I80F48; MAX_UNDERLYINGS],
 }
 
 /// What `reevaluate` starts from: an evaluation's pieces and the engine's parts (~2.4 KiB, so
@@ -424,6 +428,7 @@ impl MarketSet {
             pieces.equity[local] = I80F48::ZERO;
             pieces.initial_equity[local] = I80F48::ZERO;
             pieces.spot_value[local] = I80F48::ZERO;
+            pieces.charge[local] = I80F48::ZERO;
         }
         let mut legs = self.legs.borrow_mut();
         legs.clear();
@@ -472,6 +477,9 @@ impl MarketSet {
 
         // Derivatives: futures carry P&L against entry, options their cached array.
         let mut sizes = Memo::default();
+        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        // Live futures per local underlying, for the calendar-spread charge.
+        let mut calendars = [Calendar::default(); MAX_UNDERLYINGS];
         // One memo per underlying: positions of different underlyings interleave.
         let mut offsets: [Memo<(u64, u64), i64>; MAX_UNDERLYINGS] = Default::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
@@ -491,6 +499,20 @@ impl MarketSet {
                 .flatten()
                 .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
                 .instrument(usize::from(position.instrument))?;
+            // An expired position offsets nothing: valued on its own, outside the scenarios.
+            if expiry::is_expired(instrument, now) {
+                let (value, charge) = expiry::expired_leg(
+                    position,
+                    instrument,
+                    market.price.price,
+                    market.scan_range,
+                    quote_decimals,
+                )?;
+                pieces.equity[local] = pieces.equity[local].add_or_err(value)?;
+                pieces.initial_equity[local] = pieces.initial_equity[local].add_or_err(value)?;
+                pieces.charge[local] = pieces.charge[local].add_or_err(charge)?;
+                continue;
+            }
             let contract_size = sizes.get(instrument.contract_size, || {
                 math::from_ppm(instrument.contract_size)
             })?;
@@ -513,6 +535,10 @@ impl MarketSet {
                     };
                     pieces.initial_equity[local] =
                         pieces.initial_equity[local].add_or_err(initial_pnl)?;
+                    calendars
+                        .get_mut(local)
+                        .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
+                        .add(position.quantity, instrument.contract_size, instrument.expiry)?;
                     CompactKind::Future { quantity }
                 }
                 instrument_kind::CALL | instrument_kind::PUT => {
@@ -546,6 +572,18 @@ impl MarketSet {
                 kind,
             });
         }
+        for (local, calendar) in calendars.iter().enumerate().take(self.markets.len()) {
+            if !fresh(local) {
+                continue;
+            }
+            let spread = views
+                .get(local)
+                .copied()
+                .flatten()
+                .map_or(0, |u| u.calendar_spread);
+            let charge = calendar.charge(self.markets[local].params.spot, spread)?;
+            pieces.charge[local] = pieces.charge[local].add_or_err(charge)?;
+        }
         crate::probe!("evaluate: positions");
 
         // Arrays were checked fresh above; the engine looks them up by (local underlying,
@@ -556,7 +594,7 @@ impl MarketSet {
                 .ok()
                 .map(|cached| &cached.array)
         };
-        let report = match kept.as_mut() {
+        let mut report = match kept.as_mut() {
             Some((parts, report)) => {
                 parts.pieces = pieces;
                 risk::compact::compact_parts(
@@ -580,7 +618,13 @@ impl MarketSet {
         // The engine's per-underlying value holds spot at q*S and options at their
         // conservative value; futures are 0 there (their P&L is in the equity parts). Spot is
         // already there after haircut, so only the option values are added.
-        let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        let mut charges = I80F48::ZERO;
+        for charge in pieces.charge[..self.markets.len()].iter() {
+            charges = charges.add_or_err(*charge)?;
+        }
+        if charges != I80F48::ZERO {
+            add_charges(&mut report, charges, initial)?;
+        }
         let quote = math::from_native(
             account.effective_quote(exchange.quote_loss_index)?,
             quote_decimals,
@@ -604,6 +648,18 @@ impl MarketSet {
             parts: kept.map(|(parts, _)| parts),
         })
     }
+}
+
+/// Adds the charges outside the scenario engine to every requirement of `report` (the initial
+/// margin only when it was computed).
+fn add_charges(report: &mut risk::Report, charges: I80F48, initial: bool) -> Result<()> {
+    report.portfolio_margin = report.portfolio_margin.add_or_err(charges)?;
+    report.netted_margin = report.netted_margin.add_or_err(charges)?;
+    report.isolated_margin = report.isolated_margin.add_or_err(charges)?;
+    if initial {
+        report.initial_margin = report.initial_margin.add_or_err(charges)?;
+    }
+    Ok(())
 }
 
 /// Where the market's spot lies in `cached`'s band (`risk::compact::band_offset`, Q24), or

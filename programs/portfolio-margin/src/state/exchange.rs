@@ -86,9 +86,11 @@ pub struct RiskParameters {
     pub liquidation_buffer: u64,
     /// Minimum seconds between two volatility crank updates of one underlying.
     pub vol_update_interval_secs: u64,
-    /// EWMA decay λ of realised variance, `expo = -6`, in (0, 1).
-    pub ewma_lambda: u64,
-    /// Allowed distance of a trade price from the model price, fraction of spot, `expo = -6`.
+    /// Half-life of the EWMA of realised variance, seconds: a sample observed over `Δt` seconds
+    /// gets the weight `1 - 2^(-Δt / half_life)`, so the weight follows elapsed time, not calls.
+    pub vol_half_life_secs: u64,
+    /// Futures price band: allowed distance of a futures fill from spot, fraction of spot,
+    /// `expo = -6` (options have their own band: `option_band_vol`, `option_band_floor`).
     pub price_band: u64,
     /// Largest part of one position or balance a single `liquidate` call may take, `expo = -6`.
     pub liquidation_max_fraction: u64,
@@ -96,6 +98,14 @@ pub struct RiskParameters {
     pub dust_value: u64,
     /// Oracle limits indexed by `ActionClass`.
     pub oracle_limits: [OracleLimits; 3],
+    /// Option price band: a fill may differ from the Black-Scholes model price by at most
+    /// vega x this volatility tolerance (absolute volatility, `expo = -6`) ...
+    pub option_band_vol: u64,
+    /// ... or, when larger, by this floor, fraction of spot, `expo = -6`.
+    pub option_band_floor: u64,
+    /// Largest relative change of the EWMA volatility per hour of elapsed time, `expo = -6`
+    /// (an update `Δt` seconds after the last moves σ by at most `σ x step x Δt / 3600`).
+    pub vol_max_step: u64,
 }
 
 impl RiskParameters {
@@ -112,8 +122,8 @@ impl RiskParameters {
             insurance_fee_share: 250_000,
             liquidation_buffer: 100_000,
             vol_update_interval_secs: 60,
-            ewma_lambda: 940_000,
-            price_band: 200_000,
+            vol_half_life_secs: 3_600,
+            price_band: 50_000,
             liquidation_max_fraction: 500_000,
             dust_value: 1_000_000,
             oracle_limits: [
@@ -130,6 +140,9 @@ impl RiskParameters {
                     max_conf_ppm: 20_000,
                 },
             ],
+            option_band_vol: 100_000,
+            option_band_floor: 500,
+            vol_max_step: 1_000_000,
         }
     }
 
@@ -178,7 +191,15 @@ impl RiskParameters {
             MarginError::ParameterOutOfRange
         );
         require!(
-            self.ewma_lambda > 0 && self.ewma_lambda < ppm,
+            (60..=30 * 86_400).contains(&self.vol_half_life_secs),
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            self.option_band_vol <= ppm && self.option_band_floor > 0 && self.option_band_floor <= ppm / 10,
+            MarginError::ParameterOutOfRange
+        );
+        require!(
+            self.vol_max_step > 0 && self.vol_max_step <= 10 * ppm,
             MarginError::ParameterOutOfRange
         );
         require!(
@@ -269,14 +290,14 @@ pub struct Exchange {
     pub collateral_count: u8,
     pub underlying_count: u8,
     pub padding: [u8; 2],
-    pub reserved: [u8; 256],
+    pub reserved: [u8; 232],
 }
 
 const _: () = assert!(core::mem::size_of::<OracleLimits>() == 8);
-const _: () = assert!(core::mem::size_of::<RiskParameters>() == 15 * 8 + 24);
+const _: () = assert!(core::mem::size_of::<RiskParameters>() == 18 * 8 + 24);
 const _: () = assert!(core::mem::size_of::<CollateralAsset>() == 104);
 const _: () =
-    assert!(core::mem::size_of::<Exchange>() == 5 * 32 + 144 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 256);
+    assert!(core::mem::size_of::<Exchange>() == 5 * 32 + 168 + 8 * 104 + 8 * 32 + 3 * 8 + 8 + 232);
 
 impl CollateralAsset {
     /// The mint and vault passed for this asset are the ones it records.

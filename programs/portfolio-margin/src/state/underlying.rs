@@ -80,7 +80,11 @@ pub struct Underlying {
     pub version: u8,
     pub instrument_count: u8,
     pub padding: [u8; 3],
-    pub reserved: [u8; 128],
+    /// Calendar-spread charge: fraction of spot per matched futures contract and per year of
+    /// tenor difference between this underlying's futures, `expo = -6` (SPAN's intra-commodity
+    /// spread charge).
+    pub calendar_spread: u64,
+    pub reserved: [u8; 120],
 }
 
 const _: () = assert!(core::mem::size_of::<Instrument>() == 48);

@@ -13,6 +13,8 @@ pub struct UnderlyingParamsArgs {
     pub vol_max: u64,
     pub scan_range: u64,
     pub vol_shock: u64,
+    /// Calendar-spread charge per year of tenor difference, fraction of spot, in [0, 1].
+    pub calendar_spread: u64,
 }
 
 /// Volatility is bounded to (0, 5.00]; scan range and volatility shock to (0, 1) with E*R < 1.
@@ -35,6 +37,10 @@ impl UnderlyingParamsArgs {
             MarginError::ScanParametersOutOfRange
         );
         require!(
+            self.calendar_spread <= PPM,
+            MarginError::ScanParametersOutOfRange
+        );
+        require!(
             extreme_fits(self.scan_range, params),
             MarginError::ScanParametersOutOfRange
         );
@@ -47,6 +53,7 @@ impl UnderlyingParamsArgs {
         underlying.vol_max = self.vol_max;
         underlying.scan_range = self.scan_range;
         underlying.vol_shock = self.vol_shock;
+        underlying.calendar_spread = self.calendar_spread;
     }
 }
 

@@ -14,7 +14,8 @@ pub struct SettleInstrument<'info> {
     pub oracle: UncheckedAccount<'info>,
 }
 
-/// Fixes an expired instrument's settlement price from a fresh, tight oracle price.
+/// Fixes an expired instrument's settlement price from a fresh, tight oracle price published at
+/// or after expiry.
 pub fn settle_instrument(ctx: Context<SettleInstrument>, instrument: u8) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let exchange = ctx.accounts.exchange.load()?;
@@ -29,6 +30,11 @@ pub fn settle_instrument(ctx: Context<SettleInstrument>, instrument: u8) -> Resu
     require!(now >= entry.expiry, MarginError::InstrumentNotExpired);
     let limits = exchange.params.oracle_limits(ActionClass::Settlement);
     let price = oracle::read_price(&ctx.accounts.oracle, &underlying, limits, now)?;
+    // A price from before expiry is not the expiry price: a settler could pick a stale one.
+    require!(
+        price.publish_time >= entry.expiry,
+        MarginError::SettlementPriceBeforeExpiry
+    );
     let slot = &mut underlying.instruments[index];
     slot.settlement_price = price.price;
     slot.status = instrument_status::SETTLED;

@@ -62,22 +62,17 @@ pub fn settle_positions<'info>(ctx: Context<'info, SettlePositions<'info>>) -> R
     Ok(())
 }
 
-/// Quote owed to (positive) or by (negative) the holder of `position` at settlement.
+/// Quote owed to (positive) or by (negative) the holder of `position` at settlement, rounded
+/// down: the payoff at the instrument's settlement price.
 pub fn settlement_payoff(
     position: &Position,
     instrument: &Instrument,
     quote_decimals: u8,
 ) -> Result<i64> {
-    let settle = i128::from(instrument.settlement_price);
-    let per_unit = match instrument.kind {
-        instrument_kind::FUTURE => settle - i128::from(position.entry_price),
-        instrument_kind::CALL => (settle - i128::from(instrument.strike)).max(0),
-        instrument_kind::PUT => (i128::from(instrument.strike) - settle).max(0),
-        _ => return err!(MarginError::InvalidInstrumentKind),
-    };
-    let usd_e12 = per_unit
-        .checked_mul(i128::from(position.quantity))
-        .and_then(|v| v.checked_mul(i128::from(instrument.contract_size)))
-        .ok_or(MarginError::MathOverflow)?;
-    quote_floor(usd_e12, quote_decimals)
+    crate::expiry::payoff_at(
+        position,
+        instrument,
+        instrument.settlement_price,
+        quote_decimals,
+    )
 }

@@ -89,7 +89,11 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
         MarginError::InstrumentSettled
     );
     require!(now < instrument.expiry, MarginError::InstrumentExpired);
-    check_price_band(&exchange, &markets, &instrument, args, now)?;
+    let delegates = (
+        ctx.accounts.signer_a.key() != account_a.owner,
+        ctx.accounts.signer_b.key() != account_b.owner,
+    );
+    check_price_band(&exchange, &markets, &instrument, args, delegates, now)?;
 
     exchange.sync_quote(&mut account_a)?;
     exchange.sync_quote(&mut account_b)?;
@@ -181,9 +185,17 @@ pub fn trade<'info>(ctx: Context<'info, Trade<'info>>, args: TradeArgs) -> Resul
     Ok(())
 }
 
-/// The margin check after a fill: equity >= initial margin, unless the trade strictly reduces
-/// the account's risk (its position shrinks toward zero and its maintenance requirement does
-/// not rise). Returns whether the account is healthy (equity >= maintenance) afterwards.
+/// The margin check after a fill. The rule, for each account of the trade:
+/// 1. it never ends with negative equity, unless its equity was already negative and the trade
+///    does not lower it (`NegativeEquityAfterTrade`);
+/// 2. it meets initial margin afterwards, or
+/// 3. the trade reduces its risk — its position in the traded instrument shrinks toward zero
+///    (`InitialMarginNotMet` otherwise) — and does not lower its health, equity minus
+///    maintenance margin (`TradeLowersHealth`). The fill price moves value, so it counts: a
+///    "reducing" trade at an off-model price that costs more equity than the margin it
+///    releases is refused.
+///
+/// Returns whether the account is healthy (equity >= maintenance) afterwards.
 fn check_after(
     exchange: &Exchange,
     markets: &MarketSet,
@@ -194,14 +206,29 @@ fn check_after(
     remaining: &[AccountInfo],
 ) -> Result<bool> {
     let after = markets.evaluate(exchange, account, now, remaining)?;
-    if !after.meets_initial() {
+    let meets_initial = after.meets_initial();
+    // The state before the fill, evaluated only where a rule needs it.
+    let mut before_state: Option<MarginState> = None;
+    if after.equity < I80F48::ZERO {
+        let state = markets.evaluate(exchange, before, now, remaining)?;
+        require!(
+            state.equity < I80F48::ZERO && after.equity >= state.equity,
+            MarginError::NegativeEquityAfterTrade
+        );
+        before_state = Some(state);
+    }
+    if !meets_initial {
         let shrinks = quantity_after.unsigned_abs() < quantity_before.unsigned_abs()
             && (quantity_after == 0 || (quantity_after > 0) == (quantity_before > 0));
-        let reduces = shrinks && {
-            let before_state: MarginState = markets.evaluate(exchange, before, now, remaining)?;
-            after.maintenance_margin() <= before_state.maintenance_margin()
+        require!(shrinks, MarginError::InitialMarginNotMet);
+        let before_state = match before_state {
+            Some(state) => state,
+            None => markets.evaluate(exchange, before, now, remaining)?,
         };
-        require!(reduces, MarginError::InitialMarginNotMet);
+        require!(
+            after.health()? >= before_state.health()?,
+            MarginError::TradeLowersHealth
+        );
     }
     Ok(after.health()? >= I80F48::ZERO)
 }
@@ -214,26 +241,38 @@ fn position_after(account: &MarginAccount, underlying: u8, instrument: u8) -> i6
         .map_or(0, |p| p.quantity)
 }
 
-/// The trade price must lie within `price_band` x spot of the model price (the spot price
-/// for futures, Black-Scholes at the pricing volatility for options).
+/// The fill price against the model price (spot for futures, Black-Scholes at the pricing
+/// volatility for options):
+/// - futures: within `price_band` x spot of spot;
+/// - options: within `max(vega x option_band_vol, option_band_floor x spot)` of the model
+///   price (a band relative to the option, not to spot: a far out-of-the-money option has a
+///   small vega and a narrow band);
+/// - a side signed by a delegate (not the account's owner): no worse than the model price for
+///   that account, to the price's unit (1e-6 USD): buying at or below it, selling at or above
+///   it (`DelegatePriceWorseThanModel`). A delegate may trade the owner's account but cannot
+///   move the owner's value to itself through the fill price.
 fn check_price_band(
     exchange: &Exchange,
     markets: &MarketSet,
     instrument: &Instrument,
     args: TradeArgs,
+    (delegate_a, delegate_b): (bool, bool),
     now: i64,
 ) -> Result<()> {
     let market = markets.market(args.underlying)?;
     let spot = market.params.spot;
-    let model = match instrument.kind {
-        instrument_kind::FUTURE => spot,
+    let (model, band) = match instrument.kind {
+        instrument_kind::FUTURE => (
+            spot,
+            spot.mul_or_err(math::from_ppm(exchange.params.price_band)?)?,
+        ),
         kind => {
             let kind = if kind == instrument_kind::CALL {
                 risk::Kind::Call
             } else {
                 risk::Kind::Put
             };
-            risk::black_scholes(
+            let greeks = risk::black_scholes(
                 kind,
                 spot,
                 math::from_ppm(instrument.strike)?,
@@ -241,12 +280,31 @@ fn check_price_band(
                 market.params.vol,
                 crate::margin::years_until(instrument.expiry, now)?,
             )
-            .map_err(MarginError::from)?
-            .price
+            .map_err(MarginError::from)?;
+            let vega_band = greeks
+                .vega
+                .abs()
+                .mul_or_err(math::from_ppm(exchange.params.option_band_vol)?)?;
+            let floor = spot.mul_or_err(math::from_ppm(exchange.params.option_band_floor)?)?;
+            (greeks.price, vega_band.max(floor))
         }
     };
-    let band = spot.mul_or_err(math::from_ppm(exchange.params.price_band)?)?;
-    let distance = math::from_ppm(args.price)?.sub_or_err(model)?.abs();
-    require!(distance <= band, MarginError::PriceOutsideBand);
+    let price = math::from_ppm(args.price)?;
+    let distance = price.sub_or_err(model)?;
+    require!(distance.abs() <= band, MarginError::PriceOutsideBand);
+    // A's side: buying (quantity > 0) pays `price`; B's side is the opposite.
+    let unit = math::from_ppm(1)?;
+    let a_buys = args.quantity > 0;
+    let worse_for = |buys: bool| {
+        if buys {
+            distance > unit
+        } else {
+            distance < I80F48::ZERO.saturating_sub(unit)
+        }
+    };
+    require!(
+        !(delegate_a && worse_for(a_buys)) && !(delegate_b && worse_for(!a_buys)),
+        MarginError::DelegatePriceWorseThanModel
+    );
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! What the margin check does with time: positions past expiry, and futures of different
+//! expiries on one underlying.
+//!
+//! - An expired position offsets nothing. Once its instrument is settled it is worth exactly
+//!   what `settle_positions` will credit (its payoff at the settlement price, rounded down);
+//!   before settlement it is valued at its payoff at the oracle price and charged a move of the
+//!   full scan range, `|q| x contract size x S x R`, on its own (no scenario credit, no netting).
+//! - Futures of different expiries on one underlying carry a calendar-spread charge (SPAN's
+//!   intra-commodity spread charge): the matched quantity `min(longs, shorts)` x spot x the
+//!   underlying's `calendar_spread` x the tenor difference in years between its furthest and
+//!   nearest futures. Spot collateral against a future keeps its full offset: the collateral is
+//!   an asset with no liability behind it, so when the future expires what remains is haircut
+//!   collateral, not a naked position (see README, "Security").
+
+use anchor_lang::prelude::*;
+use risk::I80F48;
+
+use crate::error::MarginError;
+use crate::math::{self, CheckedFixed};
+use crate::state::*;
+
+/// Whether a position in `instrument` is past expiry at `now` (or its instrument settled).
+pub fn is_expired(instrument: &Instrument, now: i64) -> bool {
+    instrument.status == instrument_status::SETTLED || now >= instrument.expiry
+}
+
+/// Quote native units owed to (positive) or by (negative) the holder of `position` if the
+/// instrument settled at `price` (USD `expo = -6`): futures against entry, options their
+/// intrinsic payoff; rounded down (against the holder).
+pub fn payoff_at(
+    position: &Position,
+    instrument: &Instrument,
+    price: u64,
+    quote_decimals: u8,
+) -> Result<i64> {
+    let settle = i128::from(price);
+    let per_unit = match instrument.kind {
+        instrument_kind::FUTURE => settle - i128::from(position.entry_price),
+        instrument_kind::CALL => (settle - i128::from(instrument.strike)).max(0),
+        instrument_kind::PUT => (i128::from(instrument.strike) - settle).max(0),
+        _ => return err!(MarginError::InvalidInstrumentKind),
+    };
+    let usd_e12 = per_unit
+        .checked_mul(i128::from(position.quantity))
+        .and_then(|v| v.checked_mul(i128::from(instrument.contract_size)))
+        .ok_or(MarginError::MathOverflow)?;
+    quote_floor(usd_e12, quote_decimals)
+}
+
+/// An expired position's value and its own charge, USD: settled, its settlement payoff and no
+/// charge; not yet settled, its payoff at `spot` (USD `expo = -6`) and a full scan-range move
+/// (`scan_range` `expo = -6`) of its notional, rounded up.
+pub fn expired_leg(
+    position: &Position,
+    instrument: &Instrument,
+    spot: u64,
+    scan_range: u64,
+    quote_decimals: u8,
+) -> Result<(I80F48, I80F48)> {
+    if instrument.status == instrument_status::SETTLED {
+        let payoff = payoff_at(position, instrument, instrument.settlement_price, quote_decimals)?;
+        return Ok((math::from_native(payoff, quote_decimals)?, I80F48::ZERO));
+    }
+    let payoff = payoff_at(position, instrument, spot, quote_decimals)?;
+    // |q| x size x S, USD expo = -12 (>= 0); x R / 1e6 rounded up.
+    let notional_e12 = i128::from(position.quantity.unsigned_abs())
+        .checked_mul(i128::from(instrument.contract_size))
+        .and_then(|v| v.checked_mul(i128::from(spot)))
+        .ok_or(MarginError::MathOverflow)?;
+    let charge_e12 = notional_e12
+        .checked_mul(i128::from(scan_range))
+        .and_then(|v| v.checked_add(i128::from(PPM) - 1))
+        .ok_or(MarginError::MathOverflow)?
+        / i128::from(PPM);
+    let charge = quote_ceil(charge_e12, quote_decimals)?;
+    Ok((
+        math::from_native(payoff, quote_decimals)?,
+        math::from_native(charge, quote_decimals)?,
+    ))
+}
+
+/// The live futures of one underlying, as the calendar charge needs them: long and short
+/// quantities in underlying units (`expo = -6`) and the range of their expiries.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Calendar {
+    long: i128,
+    short: i128,
+    nearest: i64,
+    furthest: i64,
+}
+
+impl Calendar {
+    /// Adds a live future of `contracts` (signed) x `contract_size` (`expo = -6`) expiring at
+    /// `expiry`.
+    pub fn add(&mut self, contracts: i64, contract_size: u64, expiry: i64) -> Result<()> {
+        let units = i128::from(contracts)
+            .checked_mul(i128::from(contract_size))
+            .ok_or(MarginError::MathOverflow)?;
+        if self.long == 0 && self.short == 0 {
+            self.nearest = expiry;
+            self.furthest = expiry;
+        } else {
+            self.nearest = self.nearest.min(expiry);
+            self.furthest = self.furthest.max(expiry);
+        }
+        let side = if units > 0 {
+            &mut self.long
+        } else {
+            &mut self.short
+        };
+        *side = side
+            .checked_add(units.abs())
+            .ok_or(MarginError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// The calendar-spread charge, USD: `min(long, short) x spot x spread x (furthest −
+    /// nearest) / year`, 0 when the futures share one expiry or one side. `spot` is USD
+    /// (`I80F48`), `spread` `expo = -6`. Rounded up by one atom (a requirement).
+    pub fn charge(&self, spot: I80F48, spread: u64) -> Result<I80F48> {
+        let matched = self.long.min(self.short);
+        if matched == 0 || self.furthest == self.nearest || spread == 0 {
+            return Ok(I80F48::ZERO);
+        }
+        let matched = I80F48::checked_from_num(matched)
+            .ok_or(MarginError::MathOverflow)?
+            .checked_div(I80F48::from_num(PPM))
+            .ok_or(MarginError::MathOverflow)?;
+        let tenor = math::from_ratio(
+            self.furthest.saturating_sub(self.nearest),
+            crate::margin::SECONDS_PER_YEAR,
+        )?;
+        matched
+            .mul_or_err(spot)?
+            .mul_or_err(math::from_ppm(spread)?)?
+            .mul_or_err(tenor)?
+            .add_or_err(I80F48::DELTA)
+    }
+}
