@@ -69,6 +69,40 @@ impl Env {
         self.send(&[instruction], &[&a.keypair, &b.keypair]).await
     }
 
+    /// The model price the program bands a fill of (underlying, instrument) around, USD
+    /// `expo = -6` (rounded down): spot for a future, Black-Scholes at the pricing volatility
+    /// for an option, from the accounts and the clock as they are now.
+    pub async fn model_price(&mut self, underlying: usize, instrument: u8) -> u64 {
+        let key = self.underlyings[underlying].key;
+        let state = self.load::<Underlying>(&key).await;
+        let entry = state.instruments[usize::from(instrument)];
+        let quote = self.underlyings[underlying].quote;
+        let spot_e6 = u64::try_from(quote.price / 100).expect("positive price");
+        if entry.kind == instrument_kind::FUTURE {
+            return spot_e6;
+        }
+        let ppm = |v: u64| risk::I80F48::from_num(v) / risk::I80F48::from_num(1_000_000u64);
+        let rate = self.exchange_state().await.params.rate;
+        let now = self.now().await;
+        let kind = if entry.kind == instrument_kind::CALL {
+            risk::Kind::Call
+        } else {
+            risk::Kind::Put
+        };
+        let greeks = risk::black_scholes(
+            kind,
+            ppm(spot_e6),
+            ppm(entry.strike),
+            risk::I80F48::from_num(rate) / risk::I80F48::from_num(1_000_000u64),
+            ppm(state.pricing_vol()),
+            portfolio_margin::margin::years_until(entry.expiry, now).expect("years"),
+        )
+        .expect("black-scholes");
+        (greeks.price * risk::I80F48::from_num(1_000_000u64))
+            .floor()
+            .to_num::<u64>()
+    }
+
     pub fn ix_update_volatility(&self, underlying: usize) -> Instruction {
         let info = self.underlyings[underlying];
         ix(

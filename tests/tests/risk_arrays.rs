@@ -21,8 +21,6 @@ struct Book {
     account: Pubkey,
     future: u8,
     call: u8,
-    /// Call premium at 150, USD `expo = -6`.
-    premium: u64,
 }
 
 /// SOL at 150 with a 30-day call (the trader long 5) and a future.
@@ -38,7 +36,6 @@ async fn book() -> Book {
         account: calls.account,
         future,
         call: calls.call,
-        premium: calls.premium,
     }
 }
 
@@ -61,6 +58,8 @@ impl Book {
     /// Every margin-checked action on the option account is refused with `error` and changes
     /// nothing.
     async fn assert_checks_refused(&mut self, error: MarginError) {
+        // A fill at the model price where the oracle is now: inside the option band.
+        let model = self.env.model_price(SOL, self.call).await;
         let before = self.env.snapshot(&self.keys()).await;
         let report = self.env.margin_report(&self.account).await.map(|_| ());
         assert_error(report, error);
@@ -74,7 +73,7 @@ impl Book {
                 0,
                 self.call,
                 1,
-                self.premium,
+                model,
             )
             .await;
         assert_error(trade, error);

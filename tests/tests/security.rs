@@ -645,6 +645,7 @@ async fn case_12_rounding_cannot_extract_value() {
         )
         .await;
     let (t, a, mk, ma) = (&w.trader, w.account, &w.maker, w.maker_account);
+    let model = w.env.model_price(0, tiny_call).await;
     for step in 0..30u64 {
         w.env.deposit(t, &a, 0, 1).await.unwrap();
         w.env.withdraw(t, &a, 0, 1).await.unwrap();
@@ -658,7 +659,7 @@ async fn case_12_rounding_cannot_extract_value() {
             .await
             .unwrap();
         w.env
-            .trade(t, &a, mk, &ma, 0, tiny_call, 1, 17_000_000 + step)
+            .trade(t, &a, mk, &ma, 0, tiny_call, 1, model + step)
             .await
             .unwrap();
     }
