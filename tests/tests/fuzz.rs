@@ -3,6 +3,13 @@
 //! a slice of everything) and bankruptcy resolutions over
 //! several accounts; after every step the invariants below are checked.
 //!
+//! Adversarial actors: two accounts of one owner that trade with each other at any price the
+//! bands allow (their edges included), a delegate that fills its owner's account against its own,
+//! and positions in instruments that expire during the run (a future and a call). After every
+//! step, no accepted instruction other than a market event (a price move, time passing, the
+//! volatility crank, or a loss socialised by `resolve_bankruptcy`) leaves an account with
+//! negative equity that it did not have before it.
+//!
 //! `FUZZ_STEPS` (default 1,500) and `FUZZ_SEED` (default 1) choose the run; the README has the
 //! long run's command and result.
 
@@ -33,11 +40,18 @@ impl Rng {
 }
 
 struct Book {
+    /// (signer, account): 0-3 independent traders; 4 a second account of trader 2's owner;
+    /// 5 the delegate's own account (the delegate of account 1).
     traders: Vec<(Trader, Pubkey)>,
+    /// The delegate of account 1, signing for it.
+    delegate: Trader,
     keeper: (Trader, Pubkey),
     instruments: Vec<(u8, u8)>, // (instrument, kind)
-    expiring: u8,
+    expiring: Vec<u8>,
 }
+
+/// Traders 0-3 are independent; the adversarial pairs are (2, 4) and (1 by its delegate, 5).
+const TRADERS: u64 = 6;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -76,31 +90,63 @@ async fn random_sequences_keep_the_invariants() {
             .await;
         instruments.push((index, kind));
     }
-    let expiring = env
-        .list(
-            0,
-            ListInstrumentArgs {
-                kind: instrument_kind::FUTURE,
-                strike: 0,
-                expiry: now + 2 * DAY,
-                contract_size: 1_000_000,
-            },
-        )
-        .await;
-    instruments.push((expiring, instrument_kind::FUTURE));
+    let mut expiring = Vec::new();
+    for (kind, strike) in [
+        (instrument_kind::FUTURE, 0),
+        (instrument_kind::CALL, 150_000_000),
+    ] {
+        let index = env
+            .list(
+                0,
+                ListInstrumentArgs {
+                    kind,
+                    strike,
+                    expiry: now + 2 * DAY,
+                    contract_size: 1_000_000,
+                },
+            )
+            .await;
+        instruments.push((index, kind));
+        expiring.push(index);
+    }
     let mut traders = Vec::new();
     for usdc in [1_000_000u64, 2_000, 1_000, 500] {
         let (trader, account) = env.funded_account(usdc).await;
         traders.push((trader, account));
     }
+    // Account 4: a second account of trader 2's owner (its wallet keeps 1,000 USDC).
+    let sibling = env.create_account(&traders[2].0, 1).await;
+    env.deposit(&traders[2].0, &sibling, 0, 900 * USDC)
+        .await
+        .unwrap();
+    traders.push((traders[2].0.handle(), sibling));
+    // Account 5: the delegate's own; the delegate trades account 1 for its owner.
+    let (delegate, own) = env.funded_account(1_000).await;
+    let set = ix(
+        portfolio_margin::accounts::SetDelegate {
+            owner: traders[1].0.key(),
+            margin_account: traders[1].1,
+        },
+        portfolio_margin::instruction::SetDelegate {
+            delegate: delegate.key(),
+        },
+    );
+    env.send(&[set], &[&traders[1].0.keypair]).await.unwrap();
+    traders.push((delegate.handle(), own));
     let keeper = env.funded_account(200_000).await;
     env.deposit_insurance(&keeper.0, 500 * USDC).await.unwrap();
     let book = Book {
         traders,
+        delegate,
         keeper,
         instruments,
         expiring,
     };
+    let mut equity: Vec<Option<i64>> = Vec::new();
+    for (_, account) in &book.traders {
+        equity.push(equity_of(&mut env, account).await);
+    }
+    let mut new_negative_checked = 0u64;
 
     let mut price = 150.0f64;
     let mut last_index = env.exchange_state().await.quote_loss_index;
@@ -112,7 +158,7 @@ async fn random_sequences_keep_the_invariants() {
         let (result, risk_increasing): (Result<(), BanksClientError>, Option<Pubkey>) = match action
         {
             0..=14 => {
-                let (t, a) = &book.traders[rng.below(4) as usize];
+                let (t, a) = &book.traders[rng.below(TRADERS) as usize];
                 let asset = rng.below(2) as u8;
                 let amount = rng.pick(&[0, 1, 1_000, 1_000_000, 50_000_000, u64::MAX]);
                 (
@@ -127,7 +173,7 @@ async fn random_sequences_keep_the_invariants() {
                 )
             }
             15..=27 => {
-                let (t, a) = &book.traders[rng.below(4) as usize];
+                let (t, a) = &book.traders[rng.below(TRADERS) as usize];
                 let asset = rng.below(2) as u8;
                 let amount = rng.pick(&[
                     0,
@@ -141,28 +187,50 @@ async fn random_sequences_keep_the_invariants() {
                 (env.withdraw(t, a, asset, amount).await, Some(*a))
             }
             28..=59 => {
-                let i = rng.below(4) as usize;
-                let mut j = rng.below(4) as usize;
-                if j == i {
-                    j = (j + 1) % 4;
-                }
+                // Independent traders, the sibling pair (2, 4), or the delegate pair (1, 5).
+                let (i, j, by_delegate) = match rng.below(4) {
+                    0 => (2, 4, false),
+                    1 => (1, 5, true),
+                    _ => {
+                        let i = rng.below(4) as usize;
+                        let j = (i + 1 + rng.below(3) as usize) % 4;
+                        (i, j, false)
+                    }
+                };
+                let (i, j) = if rng.below(2) == 0 { (i, j) } else { (j, i) };
                 let (instrument, kind) = rng.pick(&book.instruments);
-                let quantity = rng.below(9) as i64 - 4;
-                let model = model(kind, price, instrument, &env).await;
-                let jitter = 1.0 + (rng.below(41) as f64 - 20.0) / 1000.0;
-                let trade_price = ((model * jitter) * 1e6).round().max(1.0) as u64;
-                let (ta, aa) = &book.traders[i];
-                let (tb, ab) = &book.traders[j];
+                let quantity = rng.pick(&[-40, -4, -3, -2, -1, 0, 1, 2, 3, 4, 40]);
+                let trade_price =
+                    adversarial_price(&mut env, &mut rng, price, instrument, kind).await;
+                let signer = |k: usize| {
+                    if by_delegate && k == 1 {
+                        &book.delegate
+                    } else {
+                        &book.traders[k].0
+                    }
+                };
+                let (aa, ab) = (book.traders[i].1, book.traders[j].1);
                 (
-                    env.trade(ta, aa, tb, ab, 0, instrument, quantity, trade_price)
-                        .await,
-                    Some(*aa),
+                    env.trade(
+                        signer(i),
+                        &aa,
+                        signer(j),
+                        &ab,
+                        0,
+                        instrument,
+                        quantity,
+                        trade_price,
+                    )
+                    .await,
+                    Some(aa),
                 )
             }
             60..=71 => {
                 price *= 1.0 + (rng.below(121) as f64 - 60.0) / 1000.0;
                 price = price.clamp(40.0, 400.0);
-                env.advance(rng.below(120) as i64).await;
+                // Now and then an hour passes, so the expiring instruments expire in the run.
+                let jump = if rng.below(10) == 0 { 3_600 } else { 0 };
+                env.advance(rng.below(120) as i64 + jump).await;
                 env.set_price(0, usd(price)).await;
                 (Ok(()), None)
             }
@@ -172,17 +240,17 @@ async fn random_sequences_keep_the_invariants() {
                 (env.update_volatility(0).await, None)
             }
             78..=82 => {
-                let r = env.settle_instrument(0, book.expiring).await;
+                let r = env.settle_instrument(0, rng.pick(&book.expiring)).await;
                 if r.is_ok() {
                     (Ok(()), None)
                 } else {
-                    let (_, a) = &book.traders[rng.below(4) as usize];
+                    let (_, a) = &book.traders[rng.below(TRADERS) as usize];
                     let _ = r;
                     (env.settle_positions(a, &[0]).await, None)
                 }
             }
             83..=95 => {
-                let (_, a) = &book.traders[1 + rng.below(3) as usize];
+                let (_, a) = &book.traders[1 + rng.below(TRADERS - 1) as usize];
                 let (target, quantity) = match rng.below(5) {
                     0 => (
                         LiquidationTarget::Collateral { asset: 1 },
@@ -207,10 +275,35 @@ async fn random_sequences_keep_the_invariants() {
                 )
             }
             _ => {
-                let (_, a) = &book.traders[rng.below(4) as usize];
+                let (_, a) = &book.traders[rng.below(TRADERS) as usize];
                 (env.resolve_bankruptcy(a).await, None)
             }
         };
+        // Market events move equity by design; every other accepted instruction may not
+        // leave an account newly negative. Equity is recomputed where it can have changed: for
+        // every account after a market event or an instrument's settlement, else for the
+        // accounts the step wrote.
+        let market_event = (60..=77).contains(&action) || action > 95;
+        let everyone = market_event || (78..=82).contains(&action);
+        let after_snapshot = env.snapshot(&keys).await;
+        let first_trader = keys.len() - book.traders.len();
+        for (k, (_, account)) in book.traders.iter().enumerate() {
+            let written = after_snapshot[first_trader + k] != before[first_trader + k];
+            if !everyone && !written {
+                continue;
+            }
+            let after = equity_of(&mut env, account).await;
+            if result.is_ok() && !market_event {
+                if let (Some(before), Some(now)) = (equity[k], after) {
+                    new_negative_checked += 1;
+                    assert!(
+                        now >= 0 || before < 0,
+                        "step {step}: action {action} left account {k} newly negative: {before} -> {now}"
+                    );
+                }
+            }
+            equity[k] = after;
+        }
         match &result {
             Ok(()) => accepted += 1,
             Err(_) => {
@@ -236,7 +329,10 @@ async fn random_sequences_keep_the_invariants() {
             }
         }
     }
-    println!("fuzz: seed {seed}, {steps} steps, {accepted} accepted, {refused} refused");
+    println!(
+        "fuzz: seed {seed}, {steps} steps, {accepted} accepted, {refused} refused, \
+         {new_negative_checked} equity checks after accepted instructions"
+    );
     assert!(
         accepted > steps / 4,
         "too few accepted actions to mean anything: {accepted}"
@@ -255,34 +351,63 @@ fn watched(env: &Env, book: &Book) -> Vec<Pubkey> {
     keys
 }
 
-async fn model(kind: u8, price: f64, instrument: u8, env: &Env) -> f64 {
-    let _ = (instrument, env);
-    match kind {
-        instrument_kind::FUTURE => price,
-        _ => {
-            let k = if kind == instrument_kind::CALL {
-                risk::Kind::Call
-            } else {
-                risk::Kind::Put
-            };
-            let strike = if kind == instrument_kind::CALL {
-                150.0
-            } else {
-                140.0
-            };
-            risk::black_scholes(
-                k,
-                risk::I80F48::from_num(price),
-                risk::I80F48::from_num(strike),
-                risk::I80F48::ZERO,
-                risk::I80F48::from_num(0.8),
-                risk::I80F48::from_num(0.15),
-            )
-            .map(|g| g.price.to_num::<f64>())
-            .unwrap_or(1.0)
-            .max(0.01)
-        }
-    }
+/// An account's equity from `margin_report` (quote native units), or `None` where the report
+/// cannot be computed now (a risk array left stale by time passing).
+async fn equity_of(env: &mut Env, account: &Pubkey) -> Option<i64> {
+    env.margin_report(account).await.ok().map(|(r, _)| r.equity)
+}
+
+/// A fill price the bands allow, chosen adversarially: the model price, a band edge, or a
+/// random point inside the band; and now and then one just outside it.
+async fn adversarial_price(
+    env: &mut Env,
+    rng: &mut Rng,
+    spot: f64,
+    instrument: u8,
+    kind: u8,
+) -> u64 {
+    let model = env.model_price(0, instrument).await as f64 / 1e6;
+    let params = RiskParameters::defaults();
+    let band = if kind == instrument_kind::FUTURE {
+        spot * params.price_band as f64 / 1e6
+    } else {
+        let vega = vega_of(kind, spot, instrument, env).await;
+        (vega * params.option_band_vol as f64 / 1e6)
+            .max(spot * params.option_band_floor as f64 / 1e6)
+    };
+    let offset = match rng.below(6) {
+        0 => 0.0,
+        1 => band * 0.999,
+        2 => -band * 0.999,
+        3 => band * 1.01,
+        _ => band * (rng.below(201) as f64 - 100.0) / 100.0,
+    };
+    ((model + offset) * 1e6).round().max(1.0) as u64
+}
+
+/// The option's vega (per 1.0 of volatility) at `spot`, from its listing and the pricing
+/// volatility now (approximately what the program bands around: the test only aims at edges).
+async fn vega_of(kind: u8, spot: f64, instrument: u8, env: &mut Env) -> f64 {
+    let key = env.underlyings[0].key;
+    let state = env.load::<Underlying>(&key).await;
+    let entry = state.instruments[usize::from(instrument)];
+    let now = env.now().await;
+    let years = (entry.expiry - now).max(0) as f64 / (365.25 * DAY as f64);
+    let k = if kind == instrument_kind::CALL {
+        risk::Kind::Call
+    } else {
+        risk::Kind::Put
+    };
+    risk::black_scholes(
+        k,
+        risk::I80F48::from_num(spot),
+        risk::I80F48::from_num(entry.strike as f64 / 1e6),
+        risk::I80F48::ZERO,
+        risk::I80F48::from_num(state.pricing_vol() as f64 / 1e6),
+        risk::I80F48::from_num(years),
+    )
+    .map(|g| g.vega.to_num::<f64>())
+    .unwrap_or(0.0)
 }
 
 async fn check_invariants(env: &mut Env, book: &Book, price: f64, last_index: &mut u64, step: u64) {
