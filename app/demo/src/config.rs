@@ -46,12 +46,20 @@ pub struct Parameters {
     pub insurance_fee_share: f64,
     pub liquidation_buffer: f64,
     pub vol_update_interval_secs: u64,
-    pub ewma_lambda: f64,
+    /// Half-life of the EWMA of realised variance, seconds.
+    pub vol_half_life_secs: u64,
+    /// Futures price band, fraction of spot.
     pub price_band: f64,
     pub liquidation_max_fraction: f64,
     /// Quote tokens.
     pub dust_value: f64,
     pub oracle_limits: OracleLimitsConfig,
+    /// Option price band: tolerance in absolute volatility (0.1 = 10 vol points), times vega.
+    pub option_band_vol: f64,
+    /// Option price band floor, fraction of spot.
+    pub option_band_floor: f64,
+    /// Largest relative change of the EWMA volatility per hour (1.0 = 100%).
+    pub vol_max_step: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +88,8 @@ pub struct UnderlyingConfig {
     pub vol_max: f64,
     pub scan_range: f64,
     pub vol_shock: f64,
+    /// Fraction of spot per matched futures contract per year of tenor difference.
+    pub calendar_spread: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +213,12 @@ impl Config {
             )?;
             within(&format!("{field}.vol_min"), u.vol_min, 1e-6, u.vol)?;
             within(&format!("{field}.vol_max"), u.vol_max, u.vol, 5.0)?;
+            within(
+                &format!("{field}.calendar_spread"),
+                u.calendar_spread,
+                0.0,
+                1.0,
+            )?;
             self.underlying_params(i)?
                 .validate(&params)
                 .map_err(|e| format!("{field}: {}", program_error(e)))?;
@@ -293,7 +309,12 @@ impl Config {
             1.0,
             86_400.0,
         )?;
-        within(&f("ewma_lambda"), p.ewma_lambda, 1e-6, 1.0 - 1e-6)?;
+        within(
+            &f("vol_half_life_secs"),
+            p.vol_half_life_secs as f64,
+            60.0,
+            2_592_000.0,
+        )?;
         within(&f("price_band"), p.price_band, 1e-6, 1.0)?;
         within(
             &f("liquidation_max_fraction"),
@@ -302,6 +323,9 @@ impl Config {
             1.0,
         )?;
         within(&f("dust_value"), p.dust_value, 0.0, 1_000.0)?;
+        within(&f("option_band_vol"), p.option_band_vol, 0.0, 1.0)?;
+        within(&f("option_band_floor"), p.option_band_floor, 1e-6, 0.1)?;
+        within(&f("vol_max_step"), p.vol_max_step, 1e-6, 10.0)?;
         let limits = |name: &str, l: &Limits| -> Result<OracleLimits, String> {
             within(
                 &f(&format!("oracle_limits.{name}.max_age_secs")),
@@ -337,7 +361,7 @@ impl Config {
             insurance_fee_share: ppm(&f("insurance_fee_share"), p.insurance_fee_share)?,
             liquidation_buffer: ppm(&f("liquidation_buffer"), p.liquidation_buffer)?,
             vol_update_interval_secs: p.vol_update_interval_secs,
-            ewma_lambda: ppm(&f("ewma_lambda"), p.ewma_lambda)?,
+            vol_half_life_secs: p.vol_half_life_secs,
             price_band: ppm(&f("price_band"), p.price_band)?,
             liquidation_max_fraction: ppm(
                 &f("liquidation_max_fraction"),
@@ -349,6 +373,9 @@ impl Config {
                 limits("liquidation", &p.oracle_limits.liquidation)?,
                 limits("settlement", &p.oracle_limits.settlement)?,
             ],
+            option_band_vol: ppm(&f("option_band_vol"), p.option_band_vol)?,
+            option_band_floor: ppm(&f("option_band_floor"), p.option_band_floor)?,
+            vol_max_step: ppm(&f("vol_max_step"), p.vol_max_step)?,
         };
         params
             .validate()
@@ -408,6 +435,7 @@ impl Config {
             vol_max: ppm(&f("vol_max"), u.vol_max)?,
             scan_range: ppm(&f("scan_range"), u.scan_range)?,
             vol_shock: ppm(&f("vol_shock"), u.vol_shock)?,
+            calendar_spread: ppm(&f("calendar_spread"), u.calendar_spread)?,
         })
     }
 
@@ -485,6 +513,43 @@ mod tests {
         config["collateral"][0]["mint"] = "So11111111111111111111111111111111111111112".into();
         let parsed: Config = serde_json::from_value(config).expect("config with mints");
         parsed.validate().expect("valid");
+    }
+
+    #[test]
+    fn the_new_parameters_are_range_checked_by_field() {
+        use serde_json::json;
+        let cases = [
+            ("risk_parameters.vol_half_life_secs", json!(59)),
+            ("risk_parameters.option_band_vol", json!(1.1)),
+            ("risk_parameters.option_band_floor", json!(0.0)),
+            ("risk_parameters.option_band_floor", json!(0.2)),
+            ("risk_parameters.vol_max_step", json!(10.5)),
+            ("underlyings[1].calendar_spread", json!(1.5)),
+        ];
+        for (field, value) in cases {
+            let mut config = localnet();
+            let pointer = format!("/{}", field.replace("[1]", "/1").replace('.', "/"));
+            *config.pointer_mut(&pointer).expect(field) = value;
+            let parsed: Config = serde_json::from_value(config).expect("well-formed");
+            let error = parsed.validate().expect_err(field);
+            assert!(error.starts_with(&format!("{field}: ")), "{field}: {error}");
+        }
+        let parsed: Config = serde_json::from_value(localnet()).expect("config");
+        let params = parsed.params().expect("params");
+        assert_eq!(
+            (
+                params.vol_half_life_secs,
+                params.price_band,
+                params.option_band_vol,
+                params.option_band_floor,
+                params.vol_max_step
+            ),
+            (3_600, 50_000, 100_000, 500, 1_000_000)
+        );
+        assert_eq!(
+            parsed.underlying_params(0).expect("SOL").calendar_spread,
+            100_000
+        );
     }
 
     #[test]

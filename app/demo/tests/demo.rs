@@ -64,9 +64,11 @@ fn demo_runs_and_writes_the_snapshot() {
         .iter()
         .find(|a| a["label"] == "straddle")
         .expect("straddle");
-    // The canonical cut of the delta-hedged straddle survives the shock: about 70%.
+    // The cut of the delta-hedged straddle survives the shock: about 70% before it; after it the
+    // realised-volatility EWMA (time-weighted, 1-hour half-life, bounded per hour) keeps SOL's
+    // pricing volatility near 1.34, which widens the straddle's scan, and the cut is about 51%.
     let cut = 1.0
         - straddle["portfolio_margin"].as_f64().unwrap()
             / straddle["isolated_margin"].as_f64().unwrap();
-    assert!(cut > 0.65, "straddle cut {cut}");
+    assert!(cut > 0.5, "straddle cut {cut}");
 }

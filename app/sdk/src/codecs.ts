@@ -71,11 +71,19 @@ export type RiskParameters<I = bigint> = {
   insuranceFeeShare: I;
   liquidationBuffer: I;
   volUpdateIntervalSecs: I;
-  ewmaLambda: I;
+  /** Half-life of the EWMA of realised variance, seconds. */
+  volHalfLifeSecs: I;
+  /** Futures price band: largest distance of a futures fill from spot, fraction of spot. */
   priceBand: I;
   liquidationMaxFraction: I;
   dustValue: I;
   oracleLimits: OracleLimits[];
+  /** Option price band: tolerance in absolute volatility; a fill may differ from the model by vega x this... */
+  optionBandVol: I;
+  /** ...or, when larger, by this fraction of spot. */
+  optionBandFloor: I;
+  /** Largest relative change of the EWMA volatility per hour of elapsed time. */
+  volMaxStep: I;
 };
 export const riskParametersCodec: FixedSizeCodec<RiskParameters<Int>, RiskParameters> = getStructCodec([
   ["rate", i64],
@@ -89,11 +97,14 @@ export const riskParametersCodec: FixedSizeCodec<RiskParameters<Int>, RiskParame
   ["insuranceFeeShare", u64],
   ["liquidationBuffer", u64],
   ["volUpdateIntervalSecs", u64],
-  ["ewmaLambda", u64],
+  ["volHalfLifeSecs", u64],
   ["priceBand", u64],
   ["liquidationMaxFraction", u64],
   ["dustValue", u64],
   ["oracleLimits", array(oracleLimitsCodec, 3)],
+  ["optionBandVol", u64],
+  ["optionBandFloor", u64],
+  ["volMaxStep", u64],
 ]);
 
 /** `RiskParameters::defaults()` of the program. */
@@ -110,8 +121,8 @@ export function defaultRiskParameters(): RiskParameters {
     insuranceFeeShare: 250_000n,
     liquidationBuffer: 100_000n,
     volUpdateIntervalSecs: 60n,
-    ewmaLambda: 940_000n,
-    priceBand: 200_000n,
+    volHalfLifeSecs: 3_600n,
+    priceBand: 50_000n,
     liquidationMaxFraction: 500_000n,
     dustValue: 1_000_000n,
     oracleLimits: [
@@ -119,6 +130,9 @@ export function defaultRiskParameters(): RiskParameters {
       { maxAgeSecs: 300, maxConfPpm: 50_000 },
       { maxAgeSecs: 60, maxConfPpm: 20_000 },
     ],
+    optionBandVol: 100_000n,
+    optionBandFloor: 500n,
+    volMaxStep: 1_000_000n,
   };
 }
 
@@ -194,7 +208,7 @@ export const exchangeCodec = getStructCodec([
   ["collateralCount", u8],
   ["underlyingCount", u8],
   ["padding", bytes(2)],
-  ["reserved", bytes(256)],
+  ["reserved", bytes(232)],
 ]) as FixedSizeCodec<Exchange, Exchange>;
 
 // ------------------------------------------------------------------ state/underlying.rs
@@ -246,6 +260,8 @@ export type Underlying = {
   version: number;
   instrumentCount: number;
   padding: Bytes;
+  /** Calendar-spread charge: fraction of spot per matched futures contract per year of tenor difference, `expo = -6`. */
+  calendarSpread: bigint;
   reserved: Bytes;
 };
 export const underlyingCodec = getStructCodec([
@@ -269,7 +285,8 @@ export const underlyingCodec = getStructCodec([
   ["version", u8],
   ["instrumentCount", u8],
   ["padding", bytes(3)],
-  ["reserved", bytes(128)],
+  ["calendarSpread", u64],
+  ["reserved", bytes(120)],
 ]) as FixedSizeCodec<Underlying, Underlying>;
 
 /**
@@ -380,6 +397,8 @@ export type MarginAccount = {
   version: number;
   inLiquidation: number;
   padding: Bytes;
+  /** Unix time of the last liquidation step, 0 before the first. */
+  lastLiquidationAt: bigint;
   reserved: Bytes;
 };
 export const marginAccountCodec = getStructCodec([
@@ -395,7 +414,8 @@ export const marginAccountCodec = getStructCodec([
   ["version", u8],
   ["inLiquidation", u8],
   ["padding", bytes(1)],
-  ["reserved", bytes(128)],
+  ["lastLiquidationAt", i64],
+  ["reserved", bytes(120)],
 ]) as FixedSizeCodec<MarginAccount, MarginAccount>;
 
 // ------------------------------------------------------------------ events.rs: margin_report's return
@@ -507,13 +527,14 @@ export const addCollateralAssetArgsCodec = getStructCodec([
 ]);
 
 /** Risk parameters of one underlying, all `expo = -6`. */
-export type UnderlyingParamsArgs = { vol: Int; volMin: Int; volMax: Int; scanRange: Int; volShock: Int };
+export type UnderlyingParamsArgs = { vol: Int; volMin: Int; volMax: Int; scanRange: Int; volShock: Int; calendarSpread: Int };
 export const underlyingParamsArgsCodec = getStructCodec([
   ["vol", u64],
   ["volMin", u64],
   ["volMax", u64],
   ["scanRange", u64],
   ["volShock", u64],
+  ["calendarSpread", u64],
 ]);
 
 export type AddUnderlyingArgs = {

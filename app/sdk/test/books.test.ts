@@ -35,6 +35,7 @@ const params = (vol: bigint, scanRange: bigint): UnderlyingParamsArgs => ({
   volMax: 3_000_000n,
   scanRange,
   volShock: 250_000n,
+  calendarSpread: 100_000n,
 });
 const usd = (x: number) => BigInt(Math.round(x * 1e6));
 

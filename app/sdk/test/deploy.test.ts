@@ -179,6 +179,11 @@ describe("deploy: the checked-in config on the SBF program", () => {
     assert.equal(exchange.admin, rt.payer.address);
     assert.deepEqual(exchange.params, spec.params);
     assert.equal(exchange.params.priceBand, ppm(config.risk_parameters.price_band));
+    assert.equal(exchange.params.volHalfLifeSecs, 3_600n);
+    assert.deepEqual(
+      [exchange.params.optionBandVol, exchange.params.optionBandFloor, exchange.params.volMaxStep],
+      [config.risk_parameters.option_band_vol, config.risk_parameters.option_band_floor, config.risk_parameters.vol_max_step].map(ppm),
+    );
     assert.equal(exchange.params.dustValue, 1_000_000n);
     assert.deepEqual(exchange.params.oracleLimits[1], { maxAgeSecs: 300, maxConfPpm: 50_000 });
 
@@ -208,6 +213,7 @@ describe("deploy: the checked-in config on the SBF program", () => {
       assert.equal(onChain.volMax, ppm(u.vol_max));
       assert.equal(onChain.scanRange, ppm(u.scan_range));
       assert.equal(onChain.volShock, ppm(u.vol_shock));
+      assert.equal(onChain.calendarSpread, ppm(u.calendar_spread));
       assert.deepEqual(onChain.correlation.slice(0, 3), config.correlation[i]!.map(ppm));
       assert.deepEqual(Uint8Array.from(onChain.feedId), spec.underlyings[i]!.feedId);
       const oracle = rt.svm.getAccount(onChain.oracle);
@@ -453,18 +459,24 @@ describe("deploy: the config checks (each names its field; nothing is sent)", ()
     ["insurance_fee_share", (c) => (c.risk_parameters.insurance_fee_share = 1.1), "risk_parameters.insurance_fee_share", /must be in \[0, 1\]/],
     ["liquidation_buffer", (c) => (c.risk_parameters.liquidation_buffer = -0.1), "risk_parameters.liquidation_buffer", /must be in \[0, 1\]/],
     ["vol_update_interval_secs", (c) => (c.risk_parameters.vol_update_interval_secs = 100_000), "risk_parameters.vol_update_interval_secs", /\[1, 86400\]/],
-    ["ewma_lambda", (c) => (c.risk_parameters.ewma_lambda = 1), "risk_parameters.ewma_lambda", /must be in \(0, 1\), got 1/],
-    ["ewma_lambda below a ppm", (c) => (c.risk_parameters.ewma_lambda = 1e-7), "risk_parameters.ewma_lambda", /must be in \(0, 1\)/],
+    ["vol_half_life_secs", (c) => (c.risk_parameters.vol_half_life_secs = 59), "risk_parameters.vol_half_life_secs", /must be an integer in \[60, 2592000\], got 59/],
+    ["a fractional half-life", (c) => (c.risk_parameters.vol_half_life_secs = 3600.5), "risk_parameters.vol_half_life_secs", /integer/],
     ["price_band", (c) => (c.risk_parameters.price_band = 0), "risk_parameters.price_band", /must be in \(0, 1\]/],
     ["liquidation_max_fraction", (c) => (c.risk_parameters.liquidation_max_fraction = 1.01), "risk_parameters.liquidation_max_fraction", /must be in \(0, 1\]/],
     ["dust_value", (c) => (c.risk_parameters.dust_value = 2000), "risk_parameters.dust_value", /\[0, 1000\] quote tokens/],
     ["an oracle age limit", (c) => (c.risk_parameters.oracle_limits.risk.max_age_secs = 0), "risk_parameters.oracle_limits.risk.max_age_secs", /\[1, 86400\]/],
     ["an oracle confidence limit", (c) => (c.risk_parameters.oracle_limits.liquidation.max_conf = 0.3), "risk_parameters.oracle_limits.liquidation.max_conf", /must be in \(0, 0.2\]/],
     ["a missing action class", (c) => delete c.risk_parameters.oracle_limits.settlement, "risk_parameters.oracle_limits.settlement", /missing/],
+    ["option_band_vol", (c) => (c.risk_parameters.option_band_vol = 1.1), "risk_parameters.option_band_vol", /must be in \[0, 1\], got 1.1/],
+    ["option_band_floor", (c) => (c.risk_parameters.option_band_floor = 0.2), "risk_parameters.option_band_floor", /must be in \(0, 0.1\], got 0.2/],
+    ["option_band_floor below a ppm", (c) => (c.risk_parameters.option_band_floor = 1e-7), "risk_parameters.option_band_floor", /must be in \(0, 0.1\]/],
+    ["vol_max_step", (c) => (c.risk_parameters.vol_max_step = 0), "risk_parameters.vol_max_step", /must be in \(0, 10\], got 0/],
     // UnderlyingParamsArgs::validate, extreme_fits
     ["scan_range", (c) => (c.underlyings[1].scan_range = 1.2), "underlyings[1].scan_range", /^must be in \(0, 1\), got 1.2$/],
     ["extreme_fits", (c) => (c.underlyings[1].scan_range = 0.3), "underlyings[1].scan_range", /x extreme_multiple x initial_multiplier must be < 1.*0.3 x 3 x 1.25 = 1.125/],
     ["vol_shock", (c) => (c.underlyings[2].vol_shock = 0), "underlyings[2].vol_shock", /must be in \(0, 1\)/],
+    ["calendar_spread", (c) => (c.underlyings[1].calendar_spread = -0.1), "underlyings[1].calendar_spread", /^must be in \[0, 1\], got -0.1$/],
+    ["a missing calendar_spread", (c) => delete c.underlyings[0].calendar_spread, "underlyings[0].calendar_spread", /missing/],
     ["vol", (c) => (c.underlyings[0].vol = 6), "underlyings[0].vol", /must be in \(0, 5\]/],
     ["vol_min above vol", (c) => (c.underlyings[0].vol_min = 0.9), "underlyings[0].vol_min", /must be in \(0, vol = 0.8\], got 0.9/],
     ["vol_max below vol", (c) => (c.underlyings[0].vol_max = 0.5), "underlyings[0].vol_max", /must be in \[vol = 0.8, 5\]/],
@@ -760,7 +772,7 @@ describe("deploy: the command line (node dist/migrations/migrations/deploy.js) o
     writeFileSync(path, JSON.stringify(config, null, 2));
     const update = await cli(["--url", url, "--keypair", keypair, "--config", path]);
     assert.equal(update.code, 0, update.stderr);
-    assert.match(update.stdout, /~ set_parameters\n\s+risk_parameters\.price_band: 0\.2 -> 0\.25/);
+    assert.match(update.stdout, /~ set_parameters\n\s+risk_parameters\.price_band: 0\.05 -> 0\.25/);
     assert.match(update.stdout, /applied 1 action: 0 created, 1 updated/);
     assert.equal(exchangeOf(rt).params.priceBand, 250_000n);
   });
@@ -787,17 +799,23 @@ describe("deploy: each range check agrees with the program at its boundary", () 
     ["risk_parameters.insurance_fee_share", 1, 1.000001, "ParameterOutOfRange"],
     ["risk_parameters.liquidation_buffer", 1, 1.000001, "ParameterOutOfRange"],
     ["risk_parameters.vol_update_interval_secs", 86_400, 86_401, "ParameterOutOfRange"],
-    ["risk_parameters.ewma_lambda", 0.999999, 1, "ParameterOutOfRange"],
+    ["risk_parameters.vol_half_life_secs", 60, 59, "ParameterOutOfRange"],
+    ["risk_parameters.vol_half_life_secs", 2_592_000, 2_592_001, "ParameterOutOfRange"],
     ["risk_parameters.price_band", 1, 1.000001, "ParameterOutOfRange"],
     ["risk_parameters.liquidation_max_fraction", 0.000001, 0, "ParameterOutOfRange"],
     ["risk_parameters.dust_value", 1000, 1000.000001, "ParameterOutOfRange"],
     ["risk_parameters.oracle_limits.risk.max_age_secs", 86_400, 86_401, "OracleLimitOutOfRange"],
     ["risk_parameters.oracle_limits.settlement.max_conf", 0.2, 0.200001, "OracleLimitOutOfRange"],
+    ["risk_parameters.option_band_vol", 1, 1.000001, "ParameterOutOfRange"],
+    ["risk_parameters.option_band_floor", 0.1, 0.100001, "ParameterOutOfRange"],
+    ["risk_parameters.option_band_floor", 0.000001, 0, "ParameterOutOfRange"],
+    ["risk_parameters.vol_max_step", 10, 10.000001, "ParameterOutOfRange"],
     ["underlyings[0].vol_max", 5, 5.000001, "VolatilityOutOfRange"],
     ["underlyings[0].vol_min", 0.000001, 0, "VolatilityOutOfRange"],
     // 1 / (3 x 1.25) = 0.2666…: extreme_fits
     ["underlyings[0].scan_range", 0.266666, 0.266667, "ScanParametersOutOfRange"],
     ["underlyings[1].vol_shock", 0.999999, 1, "ScanParametersOutOfRange"],
+    ["underlyings[2].calendar_spread", 1, 1.000001, "ScanParametersOutOfRange"],
   ];
 
   const set = (config: any, path: string, value: number) => {

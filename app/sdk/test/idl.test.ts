@@ -261,7 +261,7 @@ describe("the SDK matches the IDL", () => {
     // An Underlying with 2 instruments: the arrays at space_with(0) and space_with(1).
     const account = new Uint8Array(underlyingSpaceWith(2));
     account.set(IDL.accounts.find((a) => a.name === "Underlying")!.discriminator);
-    const countOffset = 8 + idlSize({ defined: { name: "Underlying" } }) - 128 - 3 - 1; // instrument_count, before padding and reserved
+    const countOffset = 8 + idlSize({ defined: { name: "Underlying" } }) - 120 - 8 - 3 - 1; // instrument_count, before padding, calendar_spread and reserved
     account[countOffset] = 2;
     account.set(bytes, underlyingSpaceWith(1));
     const arrays = decodeCachedRiskArrays(account);
@@ -272,11 +272,26 @@ describe("the SDK matches the IDL", () => {
     assert.equal(decodeCachedRiskArrays(account.subarray(0, underlyingSpaceWith(1))).length, 1);
   });
 
-  test("StaleRiskArray is the last MarginError, with the hint to refresh", () => {
+  test("MarginError is append-only: codes 6000 + index, StaleRiskArray keeps 6067 with the hint to refresh, the trade and oracle errors follow it", () => {
+    assert.deepEqual(
+      PORTFOLIO_MARGIN_ERRORS.map((e) => e.code),
+      PORTFOLIO_MARGIN_ERRORS.map((_, i) => 6000 + i),
+    );
     assert.equal(errorCode("StaleRiskArray"), 6067);
-    const last = PORTFOLIO_MARGIN_ERRORS.at(-1)!;
-    assert.equal(last.name, "StaleRiskArray");
-    assert.match(last.msg, /refresh_risk_array/);
+    assert.match(PORTFOLIO_MARGIN_ERRORS[67]!.msg, /refresh_risk_array/);
+    const appended: [string, RegExp][] = [
+      ["NegativeEquityAfterTrade", /negative equity/],
+      ["TradeLowersHealth", /keep or raise its health/],
+      ["DelegatePriceWorseThanModel", /no worse than the model price/],
+      ["SettlementPriceBeforeExpiry", /at or after expiry/],
+      ["OraclePriceTooSmall", /1e-6 USD/],
+    ];
+    appended.forEach(([name, msg], i) => {
+      const error = PORTFOLIO_MARGIN_ERRORS[68 + i]!;
+      assert.equal(error.name, name);
+      assert.equal(errorCode(name), 6068 + i);
+      assert.match(error.msg, msg);
+    });
   });
 
   test("margin_report returns MarginReport", () => {

@@ -37,7 +37,7 @@ import {
 import { DAY, Env, TransactionFailed, USDC, blackScholes, type Trader } from "./harness.js";
 
 const SOL = 0;
-const SOL_PARAMS: UnderlyingParamsArgs = { vol: 800_000n, volMin: 100_000n, volMax: 3_000_000n, scanRange: 150_000n, volShock: 250_000n };
+const SOL_PARAMS: UnderlyingParamsArgs = { vol: 800_000n, volMin: 100_000n, volMax: 3_000_000n, scanRange: 150_000n, volShock: 250_000n, calendarSpread: 100_000n };
 const usd = (x: number) => BigInt(Math.round(x * 1e6));
 
 const isProgramError = (name: string) => (error: unknown) =>

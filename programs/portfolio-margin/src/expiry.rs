@@ -58,7 +58,12 @@ pub fn expired_leg(
     quote_decimals: u8,
 ) -> Result<(I80F48, I80F48)> {
     if instrument.status == instrument_status::SETTLED {
-        let payoff = payoff_at(position, instrument, instrument.settlement_price, quote_decimals)?;
+        let payoff = payoff_at(
+            position,
+            instrument,
+            instrument.settlement_price,
+            quote_decimals,
+        )?;
         return Ok((math::from_native(payoff, quote_decimals)?, I80F48::ZERO));
     }
     let payoff = payoff_at(position, instrument, spot, quote_decimals)?;
@@ -80,37 +85,32 @@ pub fn expired_leg(
 }
 
 /// The live futures of one underlying, as the calendar charge needs them: long and short
-/// quantities in underlying units (`expo = -6`) and the range of their expiries.
+/// quantities in underlying units and the range of their expiries. Sums of the `I80F48`
+/// quantities the check already computed: no multiplication per future (the charge runs on
+/// the hot margin path).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Calendar {
-    long: i128,
-    short: i128,
+    long: I80F48,
+    short: I80F48,
     nearest: i64,
     furthest: i64,
 }
 
 impl Calendar {
-    /// Adds a live future of `contracts` (signed) x `contract_size` (`expo = -6`) expiring at
-    /// `expiry`.
-    pub fn add(&mut self, contracts: i64, contract_size: u64, expiry: i64) -> Result<()> {
-        let units = i128::from(contracts)
-            .checked_mul(i128::from(contract_size))
-            .ok_or(MarginError::MathOverflow)?;
-        if self.long == 0 && self.short == 0 {
+    /// Adds a live future of `quantity` underlying units (signed) expiring at `expiry`.
+    pub fn add(&mut self, quantity: I80F48, expiry: i64) -> Result<()> {
+        if self.long == I80F48::ZERO && self.short == I80F48::ZERO {
             self.nearest = expiry;
             self.furthest = expiry;
         } else {
             self.nearest = self.nearest.min(expiry);
             self.furthest = self.furthest.max(expiry);
         }
-        let side = if units > 0 {
-            &mut self.long
+        if quantity > I80F48::ZERO {
+            self.long = self.long.add_or_err(quantity)?;
         } else {
-            &mut self.short
-        };
-        *side = side
-            .checked_add(units.abs())
-            .ok_or(MarginError::MathOverflow)?;
+            self.short = self.short.sub_or_err(quantity)?;
+        }
         Ok(())
     }
 
@@ -119,13 +119,9 @@ impl Calendar {
     /// (`I80F48`), `spread` `expo = -6`. Rounded up by one atom (a requirement).
     pub fn charge(&self, spot: I80F48, spread: u64) -> Result<I80F48> {
         let matched = self.long.min(self.short);
-        if matched == 0 || self.furthest == self.nearest || spread == 0 {
+        if matched <= I80F48::ZERO || self.furthest == self.nearest || spread == 0 {
             return Ok(I80F48::ZERO);
         }
-        let matched = I80F48::checked_from_num(matched)
-            .ok_or(MarginError::MathOverflow)?
-            .checked_div(I80F48::from_num(PPM))
-            .ok_or(MarginError::MathOverflow)?;
         let tenor = math::from_ratio(
             self.furthest.saturating_sub(self.nearest),
             crate::margin::SECONDS_PER_YEAR,

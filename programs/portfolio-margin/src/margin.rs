@@ -538,7 +538,7 @@ impl MarketSet {
                     calendars
                         .get_mut(local)
                         .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
-                        .add(position.quantity, instrument.contract_size, instrument.expiry)?;
+                        .add(quantity, instrument.expiry)?;
                     CompactKind::Future { quantity }
                 }
                 instrument_kind::CALL | instrument_kind::PUT => {

@@ -37,12 +37,20 @@ export type RiskParametersConfig = {
   insurance_fee_share: number;
   liquidation_buffer: number;
   vol_update_interval_secs: number;
-  ewma_lambda: number;
+  /** Half-life of the EWMA of realised variance, seconds (an integer). */
+  vol_half_life_secs: number;
+  /** Futures price band: largest distance of a futures fill from spot, fraction of spot. */
   price_band: number;
   liquidation_max_fraction: number;
   /** Quote tokens. */
   dust_value: number;
   oracle_limits: { risk: OracleLimitsConfig; liquidation: OracleLimitsConfig; settlement: OracleLimitsConfig };
+  /** Option price band: tolerance in absolute volatility (0.1 = 10 volatility points), times vega. */
+  option_band_vol: number;
+  /** Option price band floor, fraction of spot. */
+  option_band_floor: number;
+  /** Largest relative change of the EWMA volatility per hour of elapsed time (1 = 100%). */
+  vol_max_step: number;
 };
 export type OracleConfig = {
   kind: "pyth_legacy" | "pyth_pull";
@@ -61,6 +69,8 @@ export type UnderlyingConfig = {
   vol_max: number;
   scan_range: number;
   vol_shock: number;
+  /** Fraction of spot per matched futures contract per year of tenor difference. */
+  calendar_spread: number;
 };
 export type HaircutConfig = { base: number; vol_slope: number; conf_slope: number; max: number };
 export type CollateralConfig = {
@@ -374,11 +384,14 @@ function readParams(r: Reader, value: unknown, quoteDecimals: number | undefined
     "insurance_fee_share",
     "liquidation_buffer",
     "vol_update_interval_secs",
-    "ewma_lambda",
+    "vol_half_life_secs",
     "price_band",
     "liquidation_max_fraction",
     "dust_value",
     "oracle_limits",
+    "option_band_vol",
+    "option_band_floor",
+    "vol_max_step",
   ]);
   if (!p) return undefined;
   const num = (name: string) => r.number(p[name], f(name));
@@ -398,7 +411,7 @@ function readParams(r: Reader, value: unknown, quoteDecimals: number | undefined
   const insuranceFeeShare = frac("insurance_fee_share", { value: 0 }, { value: 1 });
   const liquidationBuffer = frac("liquidation_buffer", { value: 0 }, { value: 1 });
   const volUpdateIntervalSecs = r.integer(p.vol_update_interval_secs, f("vol_update_interval_secs"), 1, 86_400);
-  const ewmaLambda = frac("ewma_lambda", { value: 0, open: true }, { value: 1, open: true });
+  const volHalfLifeSecs = r.integer(p.vol_half_life_secs, f("vol_half_life_secs"), 60, 30 * 86_400);
   const priceBand = frac("price_band", { value: 0, open: true }, { value: 1 });
   const liquidationMaxFraction = frac("liquidation_max_fraction", { value: 0, open: true }, { value: 1 });
   // dust_value <= 1e9 native units of the quote.
@@ -422,6 +435,9 @@ function readParams(r: Reader, value: unknown, quoteDecimals: number | undefined
         return maxAgeSecs === undefined || maxConf === undefined ? undefined : { maxAgeSecs, maxConfPpm: Number(maxConf) };
       })
     : [];
+  const optionBandVol = frac("option_band_vol", { value: 0 }, { value: 1 });
+  const optionBandFloor = frac("option_band_floor", { value: 0, open: true }, { value: 0.1 });
+  const volMaxStep = frac("vol_max_step", { value: 0, open: true }, { value: 10 });
   const values = [
     rate,
     extremeMultiple,
@@ -434,10 +450,13 @@ function readParams(r: Reader, value: unknown, quoteDecimals: number | undefined
     insuranceFeeShare,
     liquidationBuffer,
     volUpdateIntervalSecs,
-    ewmaLambda,
+    volHalfLifeSecs,
     priceBand,
     liquidationMaxFraction,
     dustValue,
+    optionBandVol,
+    optionBandFloor,
+    volMaxStep,
   ];
   if (values.some((v) => v === undefined) || oracleLimits.length !== 3 || oracleLimits.some((l) => !l)) return undefined;
   return {
@@ -452,11 +471,14 @@ function readParams(r: Reader, value: unknown, quoteDecimals: number | undefined
     insuranceFeeShare: insuranceFeeShare!,
     liquidationBuffer: liquidationBuffer!,
     volUpdateIntervalSecs: BigInt(volUpdateIntervalSecs!),
-    ewmaLambda: ewmaLambda!,
+    volHalfLifeSecs: BigInt(volHalfLifeSecs!),
     priceBand: priceBand!,
     liquidationMaxFraction: liquidationMaxFraction!,
     dustValue: dustValue!,
     oracleLimits: oracleLimits as { maxAgeSecs: number; maxConfPpm: number }[],
+    optionBandVol: optionBandVol!,
+    optionBandFloor: optionBandFloor!,
+    volMaxStep: volMaxStep!,
   };
 }
 
@@ -468,7 +490,7 @@ export function extremeFits(scanRange: bigint, params: Pick<RiskParameters, "ext
 function readUnderlying(r: Reader, value: unknown, i: number, params: RiskParameters | undefined, names: string[]): UnderlyingSpec | undefined {
   const field = `underlyings[${i}]`;
   const f = (name: string) => `${field}.${name}`;
-  const u = r.object(value, field, ["name", "oracle", "vol", "vol_min", "vol_max", "scan_range", "vol_shock"]);
+  const u = r.object(value, field, ["name", "oracle", "vol", "vol_min", "vol_max", "scan_range", "vol_shock", "calendar_spread"]);
   names.push(typeof u?.name === "string" ? u.name : `#${i}`);
   if (!u) return undefined;
   const name = r.string(u.name, f("name"));
@@ -513,7 +535,8 @@ function readUnderlying(r: Reader, value: unknown, i: number, params: RiskParame
       else localnetPriceE8 = BigInt(Math.round(price * 1e8));
     }
   }
-  // UnderlyingParamsArgs::validate: 0 < vol_min <= vol <= vol_max <= 5; R, V in (0, 1); R E m < 1.
+  // UnderlyingParamsArgs::validate: 0 < vol_min <= vol <= vol_max <= 5; R, V in (0, 1); R E m < 1;
+  // calendar_spread in [0, 1].
   const vol = ppmWithin(r, f("vol"), r.number(u.vol, f("vol")), { value: 0, open: true }, { value: MAX_VOL });
   const volMinRaw = r.number(u.vol_min, f("vol_min"));
   const volMaxRaw = r.number(u.vol_max, f("vol_max"));
@@ -523,6 +546,7 @@ function readUnderlying(r: Reader, value: unknown, i: number, params: RiskParame
     vol === undefined ? undefined : ppmWithin(r, f("vol_max"), volMaxRaw, { value: fromPpm(vol), label: `vol = ${fromPpm(vol)}` }, { value: MAX_VOL });
   const scanRange = ppmWithin(r, f("scan_range"), r.number(u.scan_range, f("scan_range")), { value: 0, open: true }, { value: 1, open: true });
   const volShock = ppmWithin(r, f("vol_shock"), r.number(u.vol_shock, f("vol_shock")), { value: 0, open: true }, { value: 1, open: true });
+  const calendarSpread = ppmWithin(r, f("calendar_spread"), r.number(u.calendar_spread, f("calendar_spread")), { value: 0 }, { value: 1 });
   if (scanRange !== undefined && params && !extremeFits(scanRange, params)) {
     const e = fromPpm(params.extremeMultiple);
     const m = fromPpm(params.initialMultiplier);
@@ -538,7 +562,7 @@ function readUnderlying(r: Reader, value: unknown, i: number, params: RiskParame
     oracle === undefined ||
     !feedId ||
     localnetPriceE8 === undefined ||
-    [vol, volMin, volMax, scanRange, volShock].some((v) => v === undefined)
+    [vol, volMin, volMax, scanRange, volShock, calendarSpread].some((v) => v === undefined)
   ) {
     return undefined;
   }
@@ -550,7 +574,7 @@ function readUnderlying(r: Reader, value: unknown, i: number, params: RiskParame
     feedId,
     feedIdGiven,
     localnetPriceE8,
-    params: { vol: vol!, volMin: volMin!, volMax: volMax!, scanRange: scanRange!, volShock: volShock! },
+    params: { vol: vol!, volMin: volMin!, volMax: volMax!, scanRange: scanRange!, volShock: volShock!, calendarSpread: calendarSpread! },
   };
 }
 

@@ -307,7 +307,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
         label: `add_underlying ${u.name}`,
         details: [
           `underlying #${u.index} ${address}, oracle ${oracle} (${oracleKindName(u.oracleKind)})`,
-          `vol ${fromPpm(u.params.vol)} in [${fromPpm(u.params.volMin)}, ${fromPpm(u.params.volMax)}], scan_range ${fromPpm(u.params.scanRange)}, vol_shock ${fromPpm(u.params.volShock)}`,
+          `vol ${fromPpm(u.params.vol)} in [${fromPpm(u.params.volMin)}, ${fromPpm(u.params.volMax)}], scan_range ${fromPpm(u.params.scanRange)}, vol_shock ${fromPpm(u.params.volShock)}, calendar_spread ${fromPpm(u.params.calendarSpread)}`,
         ],
         instructions: withBudget([
           getAddUnderlyingInstruction(
@@ -654,7 +654,7 @@ export function createMintInstructions(payer: TransactionSigner, mint: KeyPairSi
   ];
 }
 
-/** Config names of the risk parameters, in the program's order. */
+/** Config names of the risk parameters before `oracle_limits`, in the program's order. */
 const PARAM_FIELDS: [keyof RiskParameters, string, "ppm" | "int"][] = [
   ["rate", "rate", "ppm"],
   ["extremeMultiple", "extreme_multiple", "ppm"],
@@ -667,20 +667,29 @@ const PARAM_FIELDS: [keyof RiskParameters, string, "ppm" | "int"][] = [
   ["insuranceFeeShare", "insurance_fee_share", "ppm"],
   ["liquidationBuffer", "liquidation_buffer", "ppm"],
   ["volUpdateIntervalSecs", "vol_update_interval_secs", "int"],
-  ["ewmaLambda", "ewma_lambda", "ppm"],
+  ["volHalfLifeSecs", "vol_half_life_secs", "int"],
   ["priceBand", "price_band", "ppm"],
   ["liquidationMaxFraction", "liquidation_max_fraction", "ppm"],
   ["dustValue", "dust_value (native units)", "int"],
+];
+/** And those appended after `oracle_limits`. */
+const APPENDED_PARAM_FIELDS: [keyof RiskParameters, string, "ppm" | "int"][] = [
+  ["optionBandVol", "option_band_vol", "ppm"],
+  ["optionBandFloor", "option_band_floor", "ppm"],
+  ["volMaxStep", "vol_max_step", "ppm"],
 ];
 const LIMIT_NAMES = ["risk", "liquidation", "settlement"];
 
 function diffParams(have: RiskParameters, want: RiskParameters): string[] {
   const out: string[] = [];
-  for (const [key, name, unit] of PARAM_FIELDS) {
-    const a = have[key] as bigint;
-    const b = want[key] as bigint;
-    if (a !== b) out.push(`risk_parameters.${name}: ${unit === "ppm" ? fromPpm(a) : a} -> ${unit === "ppm" ? fromPpm(b) : b}`);
-  }
+  const diffFields = (fields: typeof PARAM_FIELDS) => {
+    for (const [key, name, unit] of fields) {
+      const a = have[key] as bigint;
+      const b = want[key] as bigint;
+      if (a !== b) out.push(`risk_parameters.${name}: ${unit === "ppm" ? fromPpm(a) : a} -> ${unit === "ppm" ? fromPpm(b) : b}`);
+    }
+  };
+  diffFields(PARAM_FIELDS);
   LIMIT_NAMES.forEach((name, i) => {
     const a = have.oracleLimits[i]!;
     const b = want.oracleLimits[i]!;
@@ -688,6 +697,7 @@ function diffParams(have: RiskParameters, want: RiskParameters): string[] {
     if (a.maxAgeSecs !== b.maxAgeSecs) out.push(`${field}.max_age_secs: ${a.maxAgeSecs} -> ${b.maxAgeSecs}`);
     if (a.maxConfPpm !== b.maxConfPpm) out.push(`${field}.max_conf: ${a.maxConfPpm / 1e6} -> ${b.maxConfPpm / 1e6}`);
   });
+  diffFields(APPENDED_PARAM_FIELDS);
   return out;
 }
 
@@ -698,6 +708,7 @@ function diffUnderlyingParams(field: string, have: Underlying, want: { [K in key
     ["vol_max", have.volMax, BigInt(want.volMax)],
     ["scan_range", have.scanRange, BigInt(want.scanRange)],
     ["vol_shock", have.volShock, BigInt(want.volShock)],
+    ["calendar_spread", have.calendarSpread, BigInt(want.calendarSpread)],
   ];
   return pairs.filter(([, a, b]) => a !== b).map(([name, a, b]) => `${field}.${name}: ${fromPpm(a)} -> ${fromPpm(b)}`);
 }

@@ -302,9 +302,8 @@ fn check_price_band(
             distance < I80F48::ZERO.saturating_sub(unit)
         }
     };
-    require!(
-        !(delegate_a && worse_for(a_buys)) && !(delegate_b && worse_for(!a_buys)),
-        MarginError::DelegatePriceWorseThanModel
-    );
+    let a_worse = delegate_a && worse_for(a_buys);
+    let b_worse = delegate_b && worse_for(!a_buys);
+    require!(!a_worse && !b_worse, MarginError::DelegatePriceWorseThanModel);
     Ok(())
 }
