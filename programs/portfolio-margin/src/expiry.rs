@@ -114,6 +114,11 @@ impl Calendar {
         Ok(())
     }
 
+    /// Whether the futures are on both sides and of more than one expiry (else no charge).
+    pub fn is_spread(&self) -> bool {
+        self.long > I80F48::ZERO && self.short > I80F48::ZERO && self.furthest > self.nearest
+    }
+
     /// The calendar-spread charge, USD: `min(long, short) x spot x spread x (furthest −
     /// nearest) / year`, 0 when the futures share one expiry or one side. `spot` is USD
     /// (`I80F48`), `spread` `expo = -6`. Rounded up by one atom (a requirement).

@@ -573,7 +573,7 @@ impl MarketSet {
             });
         }
         for (local, calendar) in calendars.iter().enumerate().take(self.markets.len()) {
-            if !fresh(local) {
+            if !fresh(local) || !calendar.is_spread() {
                 continue;
             }
             let spread = views
