@@ -931,25 +931,39 @@ async fn volatility_crank_raises_margin_as_realised_volatility_spikes() {
         800_000,
         "calm market prices at the volatility parameter"
     );
-    // Then a volatility jump: +-0.4% per minute (about 2.9 annualised); from the second
-    // crank on, each one lifts the EWMA volatility above the 0.8 parameter and the requirement.
+    // Then a volatility jump: +-0.4% per minute (about 2.9 annualised). The EWMA takes each
+    // minute's sample at the weight of a minute, 1 - 2^(-60/3600) = 1.15%: it passes the 0.8
+    // parameter at the seventh crank; from then on each crank lifts the pricing volatility, by at
+    // most x2^(1/60) (the default `vol_max_step`, 100% per hour), and the requirement with it.
+    let step_bound = |vol: u64| {
+        let factor = vol_step_factor(RiskParameters::defaults().vol_max_step, 60).unwrap();
+        (u128::from(vol) * u128::from(factor) / u128::from(PPM)) as u64
+    };
     let mut level = 150.0;
     let mut rises = 0;
-    let mut vols = Vec::new();
-    for step in 0..5 {
+    let mut vols = vec![800_000];
+    for step in 0..12 {
         level *= if step % 2 == 0 { 1.004 } else { 1.0 / 1.004 };
         env.set_price(0, (level * 1e8) as i64).await;
         env.update_volatility(0).await.unwrap();
         env.set_price(0, SOL_E8).await; // report at the same spot: only volatility moves
         let now_requirement = needed(&env.margin_report(&writer_account).await.unwrap().0);
-        vols.push(
-            env.load::<Underlying>(&env.underlyings[0].key.clone())
-                .await
-                .pricing_vol(),
-        );
-        if step > 0 {
+        let vol = env
+            .load::<Underlying>(&env.underlyings[0].key.clone())
+            .await
+            .pricing_vol();
+        let previous = *vols.last().unwrap();
+        vols.push(vol);
+        assert!(vol >= previous, "step {step}: vols {vols:?}");
+        assert!(vol <= step_bound(previous), "step {step}: vols {vols:?}");
+        if step < 6 {
+            assert_eq!(
+                vol, 800_000,
+                "step {step}: the EWMA is still below the parameter"
+            );
+        } else {
             assert!(
-                now_requirement > requirement,
+                vol > previous && now_requirement > requirement,
                 "step {step}: {now_requirement} <= {requirement} (vols {vols:?})"
             );
             rises += 1;
@@ -958,7 +972,7 @@ async fn volatility_crank_raises_margin_as_realised_volatility_spikes() {
         env.set_price(0, (level * 1e8) as i64).await;
         env.advance(60).await;
     }
-    assert_eq!(rises, 4);
+    assert_eq!(rises, 6);
     let sol = env
         .load::<Underlying>(&env.underlyings[0].key.clone())
         .await;

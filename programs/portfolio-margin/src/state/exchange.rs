@@ -195,7 +195,9 @@ impl RiskParameters {
             MarginError::ParameterOutOfRange
         );
         require!(
-            self.option_band_vol <= ppm && self.option_band_floor > 0 && self.option_band_floor <= ppm / 10,
+            self.option_band_vol <= ppm
+                && self.option_band_floor > 0
+                && self.option_band_floor <= ppm / 10,
             MarginError::ParameterOutOfRange
         );
         require!(
@@ -388,4 +390,111 @@ pub fn apply_index(balance: i64, from: u64, to: u64) -> Result<i64> {
         .ok_or(MarginError::MathOverflow)?
         / i128::from(from);
     i64::try_from(scaled).map_err(|_| error!(MarginError::MathOverflow))
+}
+
+/// Lowest value of `Exchange::quote_loss_index` (`expo = -12`: one millionth of
+/// `LOSS_INDEX_ONE`). The index must never reach zero: at zero it cannot fall further, new
+/// accounts would snapshot it and be exempt from every later loss (`apply_index` leaves a balance
+/// taken at index 0 alone), and later losses would lower `total_quote_credit` while no balance
+/// paid them. Kept at or above a million, one socialisation's rounding (down, against the
+/// creditors) costs a balance at most one part per million of it.
+pub const MIN_QUOTE_LOSS_INDEX: u64 = 1_000_000;
+
+impl Exchange {
+    /// Socialises up to `loss` native units of quote over every positive quote balance by
+    /// lowering `quote_loss_index` to `index x (S - s) / S` (rounded down: every balance bears at
+    /// least its share, so the vault is never short) with `S = total_quote_credit`, and lowers
+    /// `S` by `s`. Returns `s`: the loss, limited to `S` and to what keeps the index at or above
+    /// `MIN_QUOTE_LOSS_INDEX`; what it does not socialise is for the caller to keep as debt.
+    pub fn socialise_quote_loss(&mut self, loss: u64) -> Result<u64> {
+        let credit = u128::from(self.total_quote_credit);
+        let index = u128::from(self.quote_loss_index);
+        if loss == 0 || credit == 0 || index <= u128::from(MIN_QUOTE_LOSS_INDEX) {
+            return Ok(0);
+        }
+        // index x (S - s) / S >= MIN  <=>  S - s >= ceil(MIN x S / index).
+        let kept = (u128::from(MIN_QUOTE_LOSS_INDEX) * credit).div_ceil(index);
+        let socialised = u128::from(loss).min(credit.saturating_sub(kept));
+        if socialised == 0 {
+            return Ok(0);
+        }
+        let lowered = index * (credit - socialised) / credit;
+        self.quote_loss_index = u64::try_from(lowered).map_err(|_| MarginError::MathOverflow)?;
+        let socialised = u64::try_from(socialised).map_err(|_| MarginError::MathOverflow)?;
+        self.total_quote_credit -= socialised;
+        Ok(socialised)
+    }
+}
+
+#[cfg(test)]
+mod loss_index_tests {
+    use super::*;
+
+    fn exchange(index: u64, credit: u64) -> Exchange {
+        let mut exchange: Exchange = bytemuck::Zeroable::zeroed();
+        exchange.quote_loss_index = index;
+        exchange.total_quote_credit = credit;
+        exchange
+    }
+
+    #[test]
+    fn socialised_losses_never_drive_the_index_to_zero() {
+        // (index, credit, loss) -> (socialised, index after, credit after)
+        let table = [
+            // A share of the credit: index x (S - s) / S.
+            ((LOSS_INDEX_ONE, 1_000, 250), (250, 750_000_000_000, 750)),
+            // A wipe-out of all credit: stopped where the index reaches its floor.
+            (
+                (LOSS_INDEX_ONE, 5_000_000, 5_000_000),
+                (4_999_995, 1_000_000, 5),
+            ),
+            (
+                (LOSS_INDEX_ONE, 5_000_000, u64::MAX),
+                (4_999_995, 1_000_000, 5),
+            ),
+            // Credit too small to leave a whole unit at the floor: one unit stays.
+            ((LOSS_INDEX_ONE, 37, 100), (36, 27_027_027_027, 1)),
+            // At the floor, or with no credit or no loss: nothing.
+            (
+                (MIN_QUOTE_LOSS_INDEX, 1_000, 10),
+                (0, MIN_QUOTE_LOSS_INDEX, 1_000),
+            ),
+            ((LOSS_INDEX_ONE, 0, 10), (0, LOSS_INDEX_ONE, 0)),
+            ((LOSS_INDEX_ONE, 1_000, 0), (0, LOSS_INDEX_ONE, 1_000)),
+        ];
+        for ((index, credit, loss), expected) in table {
+            let mut state = exchange(index, credit);
+            let socialised = state.socialise_quote_loss(loss).unwrap();
+            assert_eq!(
+                (socialised, state.quote_loss_index, state.total_quote_credit),
+                expected,
+                "index {index}, credit {credit}, loss {loss}"
+            );
+        }
+    }
+
+    /// Every balance bears at least its share: what the balances keep at the new index never
+    /// exceeds the credit left, and the index stays at or above its floor.
+    #[test]
+    fn balances_bear_at_least_their_share() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let balances = [x % 1_000_000_007, (x >> 11) % 50_000, (x >> 23) % 3_000_000];
+            let credit: u64 = balances.iter().sum::<u64>().max(1);
+            let index = MIN_QUOTE_LOSS_INDEX + (x >> 3) % LOSS_INDEX_ONE;
+            let mut state = exchange(index, credit);
+            let loss = (x >> 29) % (2 * credit);
+            let socialised = state.socialise_quote_loss(loss).unwrap();
+            assert!(socialised <= loss.min(credit));
+            assert!(state.quote_loss_index >= MIN_QUOTE_LOSS_INDEX);
+            let kept: i64 = balances
+                .iter()
+                .map(|b| apply_index(*b as i64, index, state.quote_loss_index).unwrap())
+                .sum();
+            assert!(kept as u64 <= state.total_quote_credit);
+        }
+    }
 }

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::error::MarginError;
 use crate::events::UnderlyingAdded;
-use crate::oracle::{PYTH_LEGACY_PROGRAM_ID, PYTH_RECEIVER_PROGRAM_ID};
+use crate::oracle::{self, PYTH_LEGACY_PROGRAM_ID, PYTH_RECEIVER_PROGRAM_ID};
 use crate::state::*;
 
 /// Risk parameters of one underlying, all `expo = -6`.
@@ -122,8 +122,22 @@ pub fn add_underlying(ctx: Context<AddUnderlying>, args: AddUnderlyingArgs) -> R
     underlying.exchange = ctx.accounts.exchange.key();
     underlying.oracle = ctx.accounts.oracle.key();
     underlying.feed_id = args.feed_id;
-    underlying.name = args.name;
     underlying.oracle_kind = args.oracle_kind;
+    // The feed must publish a price the engine can represent: prices are kept in USD
+    // `expo = -6`, rounded down, so one below 1e-6 USD would read as 0 and every margin check
+    // on the underlying would fail. Listing checks the price's scale (and that the account
+    // decodes, trades and matches its feed id), not its freshness: every use checks that.
+    let listing = OracleLimits {
+        max_age_secs: u32::MAX,
+        max_conf_ppm: u32::MAX,
+    };
+    let now = Clock::get()?.unix_timestamp;
+    let price = oracle::read_price(&ctx.accounts.oracle, &underlying, &listing, now)?;
+    require!(
+        price.price > 0 && price.ema_price > 0,
+        MarginError::OraclePriceTooSmall
+    );
+    underlying.name = args.name;
     underlying.index = index;
     underlying.bump = ctx.bumps.underlying;
     underlying.version = STATE_VERSION;

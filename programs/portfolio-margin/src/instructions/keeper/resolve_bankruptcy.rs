@@ -20,7 +20,10 @@ pub struct ResolveBankruptcy<'info> {
 
 /// Permissionless: an account left with no positions, no collateral and a negative quote
 /// balance is made whole, first from the insurance fund, then by lowering the quote loss index
-/// so every positive quote balance bears its share (rounded so the vault is never short).
+/// so every positive quote balance bears its share (rounded so the vault is never short). The
+/// index never falls below `MIN_QUOTE_LOSS_INDEX` (a wipe-out of all quote credit must not
+/// drive it to zero); a loss it cannot absorb stays on the account as debt for the fund to pay
+/// later, and the event's `debt - insurance_paid - socialised` says how much.
 pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
     let mut exchange = ctx.accounts.exchange.load_mut()?;
     exchange.check_vaults(
@@ -44,17 +47,16 @@ pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
         .checked_add(insurance_paid)
         .ok_or(MarginError::MathOverflow)?;
 
-    // What the fund cannot pay is socialised: index x (S - r) / S, rounded down.
+    // What the fund cannot pay is socialised: index x (S - r) / S, rounded down, as far as the
+    // index can fall without reaching its floor. What neither covers stays on the account as
+    // debt (the account stays bankrupt: a later call, once the fund has been refilled, pays
+    // it), so what the accounts are owed, net of their debts, never exceeds the vault.
     let remainder = debt - insurance_paid;
-    let socialised = remainder.min(exchange.total_quote_credit);
-    if socialised > 0 {
-        let credit = u128::from(exchange.total_quote_credit);
-        let index =
-            u128::from(exchange.quote_loss_index) * (credit - u128::from(socialised)) / credit;
-        exchange.quote_loss_index = u64::try_from(index).map_err(|_| MarginError::MathOverflow)?;
-        exchange.total_quote_credit -= socialised;
-    }
-    account.balances[QUOTE_ASSET_INDEX] = 0;
+    let socialised = exchange.socialise_quote_loss(remainder)?;
+    let unresolved = remainder - socialised;
+    account.balances[QUOTE_ASSET_INDEX] = 0i64
+        .checked_sub_unsigned(unresolved)
+        .ok_or(MarginError::MathOverflow)?;
     account.leave_liquidation();
     let event = BankruptcyResolved {
         margin_account: ctx.accounts.margin_account.key(),
