@@ -104,9 +104,10 @@ impl Underlying {
         Ok(&self.instruments[index])
     }
 
-    /// Volatility used for pricing: max(admin parameter, EWMA realised), `expo = -6`.
+    /// Volatility used for pricing: max(admin parameter, EWMA realised), never above `vol_max`
+    /// (also right after the admin lowers it, before the next crank), `expo = -6`.
     pub fn pricing_vol(&self) -> u64 {
-        self.vol.max(isqrt(self.ewma_variance))
+        self.vol.max(isqrt(self.ewma_variance)).min(self.vol_max)
     }
 }
 
