@@ -183,15 +183,15 @@ async fn a_wipe_out_of_all_quote_credit_leaves_the_loss_index_above_zero() {
         newcomer_account,
     ];
 
-    // With no fund and the index at its floor, another call changes no balance and no total
-    // (the victim's account only records the index its negative balance was synced at).
-    let keys = [env.exchange, saver_account, newcomer_account];
+    // With no fund and the index at its floor, another call could move nothing: it is refused
+    // (`DebtAwaitsInsurance`, so a keeper does not loop on it) and changes nothing.
+    let keys = [env.exchange, saver_account, newcomer_account, victim_account];
     let snapshot = env.snapshot(&keys).await;
-    env.resolve_bankruptcy(&victim_account).await.unwrap();
-    let now = env.snapshot(&keys).await;
-    for (i, (after, before)) in now.iter().zip(&snapshot).enumerate() {
-        assert!(after == before, "account {i} of {keys:?} changed");
-    }
+    assert_error(
+        env.resolve_bankruptcy(&victim_account).await,
+        MarginError::DebtAwaitsInsurance,
+    );
+    assert_eq!(env.snapshot(&keys).await, snapshot);
     assert_eq!(
         env.load::<MarginAccount>(&victim_account).await.balances,
         [-(unresolved as i64), 0, 0, 0, 0, 0, 0, 0]

@@ -355,9 +355,15 @@ impl Snapshot {
         let quote = account
             .effective_quote(self.exchange.quote_loss_index)
             .map_err(KeeperError::engine)?;
+        // A debt that neither the fund nor the loss index can take now waits (the program
+        // refuses the call with `DebtAwaitsInsurance`).
+        let resolvable = self.exchange.insurance_balance > 0
+            || (self.exchange.quote_loss_index > MIN_QUOTE_LOSS_INDEX
+                && self.exchange.total_quote_credit > 0);
         Ok(account.positions.iter().all(|p| !p.is_active())
             && account.balances[1..].iter().all(|b| *b == 0)
-            && quote < 0)
+            && quote < 0
+            && resolvable)
     }
 
     /// Name of underlying `u`, or `#u`.

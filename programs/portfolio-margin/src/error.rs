@@ -161,6 +161,8 @@ pub enum MarginError {
     SettlementPriceBeforeExpiry,
     #[msg("The oracle price is below the smallest price the engine represents (1e-6 USD); the underlying cannot be listed")]
     OraclePriceTooSmall,
+    #[msg("The insurance fund is empty and the loss index is at its floor: the debt waits until the insurance fund is refilled")]
+    DebtAwaitsInsurance,
 }
 
 /// The risk engine's errors, each mapped to the program error a user can act on.

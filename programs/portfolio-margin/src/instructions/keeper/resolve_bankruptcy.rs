@@ -53,6 +53,12 @@ pub fn resolve_bankruptcy(ctx: Context<ResolveBankruptcy>) -> Result<()> {
     // it), so what the accounts are owed, net of their debts, never exceeds the vault.
     let remainder = debt - insurance_paid;
     let socialised = exchange.socialise_quote_loss(remainder)?;
+    // A call that could move nothing (empty fund, index at its floor) is refused, so a keeper
+    // does not loop on it.
+    require!(
+        insurance_paid > 0 || socialised > 0,
+        MarginError::DebtAwaitsInsurance
+    );
     let unresolved = remainder - socialised;
     account.balances[QUOTE_ASSET_INDEX] = 0i64
         .checked_sub_unsigned(unresolved)
