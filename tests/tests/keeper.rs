@@ -121,6 +121,10 @@ fn position(account: &MarginAccount) -> i64 {
         .sum()
 }
 
+/// Alice's first liquidation fee, quote native units: 0.5% of the maintenance margin that 10
+/// futures at 115 release (10 x 15.75% x 115 = 181.125), rounded up.
+const ALICE_FIRST_FEE: u64 = 905_625;
+
 /// (quantity, fee rate) of every liquidation step the keeper sent on `account`, in order.
 fn steps_on(keeper: &Keeper<RacingCluster>, account: &Pubkey) -> Vec<(u64, u64)> {
     keeper
@@ -131,6 +135,20 @@ fn steps_on(keeper: &Keeper<RacingCluster>, account: &Pubkey) -> Vec<(u64, u64)>
             Action::Liquidate { account: a, step } if a == account => {
                 Some((step.quantity, step.fee_rate))
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The fee of every liquidation step the keeper sent on `account`, quote native units, as its
+/// replay of the program computed them.
+fn fees_on(keeper: &Keeper<RacingCluster>, account: &Pubkey) -> Vec<i64> {
+    keeper
+        .journal
+        .iter()
+        .filter(|r| r.outcome.is_sent())
+        .filter_map(|r| match &r.action {
+            Action::Liquidate { account: a, step } if a == account => Some(step.fee),
             _ => None,
         })
         .collect()
@@ -363,8 +381,9 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     );
     let (report, _) = env.margin_report(&alice_account).await.unwrap();
     assert!(report.health < 0);
-    // Bob: 150 - 5 x 35 - 0.5% x 5 x 115 = -27.875.
-    let debt = 27_875_000u64;
+    // Bob: 150 - 5 x 35 = -25, and no fee: his equity is negative (the fee never exceeds the
+    // equity left; on the notional it was 0.5% x 5 x 115 = 2.875, paid by the fund).
+    let debt = 25_000_000u64;
     let resolved: Vec<_> = keeper
         .journal
         .iter()
@@ -382,18 +401,19 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     let bob_state = env.load::<MarginAccount>(&bob_account).await;
     assert!(bob_state.is_empty());
     let exchange = env.exchange_state().await;
-    // The fund received 25% of both fees (5.75 and 2.875) and paid Bob's debt.
+    // The fund received 25% of Alice's fee (0.5% x the 10 x 18.1125 of maintenance margin
+    // released, 15.75% of 115 per contract, rounded up) and paid Bob's debt.
     assert_eq!(
         exchange.insurance_balance,
-        fund_before + 5_750_000 / 4 + 2_875_000 / 4 - debt
+        fund_before + ALICE_FIRST_FEE / 4 - debt
     );
     assert_eq!(
         exchange.quote_loss_index, LOSS_INDEX_ONE,
         "absorbed by the fund"
     );
 
-    // Five minutes later the fee is 2.75%. Alice: the smallest step that restores health is 3
-    // (2 would not).
+    // Five minutes later the fee is 2.75%. Alice: the smallest step that restores health is 2
+    // (1 would not; on the notional, the fee made it 3).
     env.advance(300).await;
     env.set_price(SOL, 115_00000000).await;
     let snapshot = keeper.snapshot().await.unwrap();
@@ -411,8 +431,8 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     };
     assert!(context.capped());
     assert_eq!(context.fee_rate(), 27_500);
-    assert!(!context.preview(target, 2).unwrap().recovered());
-    assert!(context.preview(target, 3).unwrap().recovered());
+    assert!(!context.preview(target, 1).unwrap().recovered());
+    assert!(context.preview(target, 2).unwrap().recovered());
     // Local previews name the program's refusals: more than the cap, and far past the target.
     assert_eq!(
         context.preview(target, 6).unwrap().refusal,
@@ -425,8 +445,11 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
     keeper.tick().await.unwrap();
     assert_eq!(
         steps_on(&keeper, &alice_account),
-        [(10, 5_000), (3, 27_500)]
+        [(10, 5_000), (2, 27_500)]
     );
+    // The fees the keeper's replay computed are what the program charged (balances below).
+    assert_eq!(fees_on(&keeper, &alice_account), [905_625, 996_188]);
+    assert_eq!(fees_on(&keeper, &bob_account), [0]);
     let alice_state = env.load::<MarginAccount>(&alice_account).await;
     assert_eq!(
         (
@@ -434,14 +457,15 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
             alice_state.in_liquidation,
             alice_state.liquidation_started_at
         ),
-        (7, 0, 0)
+        (8, 0, 0)
     );
     let (report, _) = env.margin_report(&alice_account).await.unwrap();
     assert!(report.health >= 0, "Alice healthy again: {report:?}");
-    // Fees: 0.5% x 10 x 115 and 2.75% x 3 x 115; realised 35 per contract.
+    // Fees: 0.5% x 10 x 18.1125 and 2.75% x 2 x 18.1125 (= 0.9961875) of maintenance margin
+    // released, rounded up; realised 35 per contract.
     assert_eq!(
         alice_state.balances[0],
-        850_000_000 - 13 * 35_000_000 - 5_750_000 - 9_487_500
+        850_000_000 - 12 * 35_000_000 - ALICE_FIRST_FEE as i64 - 996_188
     );
 
     // Quiet afterwards: the crank only.
@@ -477,9 +501,9 @@ async fn keeper_cranks_settles_liquidates_and_resolves() {
         .iter()
         .any(|line| line.contains("retry")));
 
-    // The keeper holds what it took over: 13 from Alice and 5 from Bob, long at 115.
+    // The keeper holds what it took over: 12 from Alice and 5 from Bob, long at 115.
     let keeper_state = env.load::<MarginAccount>(&keeper_account).await;
-    assert_eq!(position(&keeper_state), 18);
+    assert_eq!(position(&keeper_state), 17);
 
     // Reconciliation: each vault holds what the exchange records, and what the accounts are
     // owed (quote at the loss index plus futures P&L at 115) never exceeds the quote vault.

@@ -135,7 +135,8 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     );
     assert_eq!(env.snapshot(&keys).await, before);
 
-    // Step 1 at the starting fee (0.5%): 2 contracts at mark 115.
+    // Step 1 at the starting fee (0.5% of the maintenance margin released): 2 contracts at
+    // mark 115.
     env.liquidate(&keeper, &keeper_account, &account, future_target(future), 2)
         .await
         .unwrap();
@@ -143,16 +144,17 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     assert_eq!(position(&state), 18);
     assert_eq!(state.in_liquidation, 1);
     let started = state.liquidation_started_at;
-    // Realised (115 - 150) x 2 = -70; fee 0.5% x 2 x 115 = 1.15.
-    assert_eq!(state.balances[0], 1_000_000_000 - 70_000_000 - 1_150_000);
+    // Realised (115 - 150) x 2 = -70; fee 0.5% x the 2 x 18.1125 (15.75% of 115) released
+    // = 0.181125, rounded up from the engine's binary fixed point: 0.181126.
+    assert_eq!(state.balances[0], 1_000_000_000 - 70_000_000 - 181_126);
     let keeper_state = env.load::<MarginAccount>(&keeper_account).await;
     assert_eq!(position(&keeper_state), 2);
     // The keeper gets 75% of the fee, the insurance fund 25% (rounded down).
-    assert_eq!(keeper_state.balances[0], 100_000_000_000 + 862_500);
-    assert_eq!(env.exchange_state().await.insurance_balance, 287_500);
+    assert_eq!(keeper_state.balances[0], 100_000_000_000 + 181_126 - 45_281);
+    assert_eq!(env.exchange_state().await.insurance_balance, 45_281);
     assert_eq!(
         env.token_balance(&env.insurance_vault.clone()).await,
-        287_500
+        45_281
     );
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health < 0, "still liquidatable after a small step");
@@ -179,10 +181,10 @@ async fn liquidation_steps_with_a_rising_fee_until_healthy() {
     let state = env.load::<MarginAccount>(&account).await;
     assert_eq!(position(&state), 15);
     assert_eq!((state.in_liquidation, state.liquidation_started_at), (0, 0));
-    // Fee 2.75% x 3 x 115 = 9.4875.
+    // Fee 2.75% x 3 x 18.1125 released = 1.49428125, rounded up.
     assert_eq!(
         state.balances[0],
-        1_000_000_000 - 70_000_000 - 1_150_000 - 105_000_000 - 9_487_500
+        1_000_000_000 - 70_000_000 - 181_126 - 105_000_000 - 1_494_282
     );
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health >= 0);
@@ -431,15 +433,17 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     .unwrap();
     let state = env.load::<MarginAccount>(&small_account).await;
     assert_eq!(position(&state), 0);
-    // 150 - 5 x 50 - fees (0.5% of 300 and of 200) = -102.5.
-    assert_eq!(state.balances[0], -102_500_000);
+    // 150 - 5 x 50 = -100, and no fee: the fee never exceeds the equity left, and this
+    // account's is negative (the old fee on the notional, 0.5% of 300 and of 200, came out
+    // of the fund below).
+    assert_eq!(state.balances[0], -100_000_000);
     let insurance = env.exchange_state().await.insurance_balance;
-    assert_eq!(insurance, 300 * USDC + 375_000 + 250_000);
+    assert_eq!(insurance, 300 * USDC);
     env.resolve_bankruptcy(&small_account).await.unwrap();
     let state = env.load::<MarginAccount>(&small_account).await;
     assert_eq!(state.balances[0], 0);
     let exchange = env.exchange_state().await;
-    assert_eq!(exchange.insurance_balance, insurance - 102_500_000);
+    assert_eq!(exchange.insurance_balance, insurance - 100_000_000);
     assert_eq!(
         exchange.quote_loss_index, LOSS_INDEX_ONE,
         "absorbed by the fund: nothing socialised"
@@ -449,7 +453,7 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
         MarginError::NotBankrupt,
     );
 
-    // Large: 50 then 50 (closes out); its debt is larger than the fund.
+    // Large: 50 then 50 (closes out), without fees; its debt is larger than the fund.
     env.liquidate(
         &keeper,
         &keeper_account,
@@ -469,16 +473,13 @@ async fn crash_bankruptcies_are_absorbed_then_socialised() {
     .await
     .unwrap();
     let state = env.load::<MarginAccount>(&large_account).await;
-    assert_eq!(
-        state.balances[0],
-        3_000_000_000 - 5_000_000_000 - 25_000_000 - 25_000_000
-    );
+    assert_eq!(state.balances[0], 3_000_000_000 - 5_000_000_000);
     let credit_before = env.exchange_state().await.total_quote_credit;
     let fund = env.exchange_state().await.insurance_balance;
     env.resolve_bankruptcy(&large_account).await.unwrap();
     let exchange = env.exchange_state().await;
     assert_eq!(exchange.insurance_balance, 0);
-    let socialised = 2_050_000_000 - fund;
+    let socialised = 2_000_000_000 - fund;
     assert_eq!(exchange.total_quote_credit, credit_before - socialised);
     assert!(exchange.quote_loss_index < LOSS_INDEX_ONE);
     let expected_index = (u128::from(LOSS_INDEX_ONE) * u128::from(credit_before - socialised)

@@ -185,7 +185,12 @@ async fn a_wipe_out_of_all_quote_credit_leaves_the_loss_index_above_zero() {
 
     // With no fund and the index at its floor, another call could move nothing: it is refused
     // (`DebtAwaitsInsurance`, so a keeper does not loop on it) and changes nothing.
-    let keys = [env.exchange, saver_account, newcomer_account, victim_account];
+    let keys = [
+        env.exchange,
+        saver_account,
+        newcomer_account,
+        victim_account,
+    ];
     let snapshot = env.snapshot(&keys).await;
     assert_error(
         env.resolve_bankruptcy(&victim_account).await,

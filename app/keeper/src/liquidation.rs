@@ -6,13 +6,14 @@
 //!
 //! The replay follows `programs/portfolio-margin/src/instructions/keeper/liquidate.rs`, and
 //! every piece it calls is the program's own (`MarginAccount::apply_fill`, `add_quote`,
-//! `debit`/`credit`, `quote_floor`/`quote_ceil`, `fee_rate`, `step_quantity`, `mark_price`,
-//! `within_target`, `MarketSet::evaluate`). Simulation before sending still guards against any
-//! drift.
+//! `debit`/`credit`, `quote_floor`/`quote_ceil`, `auction_start`, `fee_rate`, `charge_fee`,
+//! `step_quantity`, `mark_price`, `within_target`, `MarketSet::evaluate`). Simulation before
+//! sending still guards against any drift.
 
 use anchor_lang::prelude::Pubkey;
 use portfolio_margin::instructions::{
-    fee_rate, mark_price, step_quantity, within_target, LiquidationParties, LiquidationTarget,
+    auction_start, charge_fee, fee_rate, mark_price, step_quantity, within_target,
+    LiquidationParties, LiquidationTarget,
 };
 use portfolio_margin::margin::{MarginState, MarketSet};
 use portfolio_margin::state::*;
@@ -111,11 +112,8 @@ impl<'a> LiquidationContext<'a> {
         let markets = snapshot.markets(mask, ActionClass::Liquidation)?;
         let before = snapshot.evaluate_with(&markets, mask, &liquidatee)?;
         let health_before = before.health().map_err(KeeperError::engine)?;
-        let started_at = if liquidatee.in_liquidation == 0 {
-            snapshot.now
-        } else {
-            liquidatee.liquidation_started_at
-        };
+        // A new auction when the account has none or its last step is older than the ramp.
+        let started_at = auction_start(&liquidatee, &exchange.params, snapshot.now);
         let rate = fee_rate(&exchange.params, started_at, snapshot.now);
         Ok(LiquidationContext {
             snapshot,
@@ -191,7 +189,7 @@ impl<'a> LiquidationContext<'a> {
 
         // The cap applies while the account's equity is positive (as in the program).
         let capped = self.capped();
-        let (quantity, mark, fee_base_e12, closes_out) = match target {
+        let (quantity, mark, closes_out) = match target {
             LiquidationTarget::Position {
                 underlying,
                 instrument,
@@ -262,12 +260,7 @@ impl<'a> LiquidationContext<'a> {
                     payer.add_quote(-premium).map_err(engine)?;
                     payee.add_quote(premium).map_err(engine)?;
                 }
-                (
-                    quantity,
-                    mark,
-                    unit_value_e12 * i128::from(quantity),
-                    quantity == held.unsigned_abs(),
-                )
+                (quantity, mark, quantity == held.unsigned_abs())
             }
             LiquidationTarget::Collateral { asset } => {
                 let index = usize::from(asset);
@@ -299,7 +292,7 @@ impl<'a> LiquidationContext<'a> {
                 liquidator.credit(index, quantity).map_err(engine)?;
                 liquidatee.add_quote(value).map_err(engine)?;
                 liquidator.add_quote(-value).map_err(engine)?;
-                (quantity, spot, value_e12(quantity)?, quantity == held)
+                (quantity, spot, quantity == held)
             }
             LiquidationTarget::Slice => {
                 // The program's own slice transfer, on the copies.
@@ -320,29 +313,29 @@ impl<'a> LiquidationContext<'a> {
                     quote_decimals,
                     now,
                 };
-                let notional = parties.take_slice(requested).map_err(engine)?;
-                (requested, 0, notional, requested == PPM)
+                parties.take_slice(requested).map_err(engine)?;
+                (requested, 0, requested == PPM)
             }
         };
 
-        let fee = quote_ceil(
-            fee_base_e12
-                .checked_mul(i128::from(self.rate))
-                .ok_or_else(|| KeeperError::Engine("fee overflow".into()))?
-                / i128::from(PPM),
-            quote_decimals,
+        // As the program: evaluated before the fee (its base is the maintenance margin the step
+        // releases), then the fee moves the quote and the equity.
+        let mut after = self
+            .snapshot
+            .evaluate_with(&self.markets, self.mask, &liquidatee)?;
+        let fee = charge_fee(
+            exchange,
+            self.rate,
+            &self.before,
+            &mut after,
+            &mut liquidatee,
         )
         .map_err(engine)?;
         let insurance_fee = i64::try_from(
             i128::from(fee) * i128::from(params.insurance_fee_share) / i128::from(PPM),
         )
         .map_err(|_| KeeperError::Engine("fee overflow".into()))?;
-        liquidatee.add_quote(-fee).map_err(engine)?;
         liquidator.add_quote(fee - insurance_fee).map_err(engine)?;
-
-        let after = self
-            .snapshot
-            .evaluate_with(&self.markets, self.mask, &liquidatee)?;
         let health_after = after.health().map_err(engine)?;
         preview.quantity = quantity;
         preview.closes_out = closes_out;

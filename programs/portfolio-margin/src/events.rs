@@ -199,7 +199,7 @@ pub struct PositionSettled {
 pub struct LiquidationStep {
     pub liquidatee: Pubkey,
     pub liquidator: Pubkey,
-    /// 0: position (underlying, instrument); 1: collateral asset `asset`.
+    /// 0: position (underlying, instrument); 1: collateral asset `asset`; 2: slice.
     pub target: u8,
     pub underlying: u8,
     pub instrument: u8,
@@ -208,8 +208,11 @@ pub struct LiquidationStep {
     pub quantity: u64,
     /// Mark price used, USD `expo = -6`.
     pub mark: u64,
-    /// Dutch-auction fee rate at this step, `expo = -6`.
+    /// Dutch-auction fee rate at this step, `expo = -6`, of the maintenance margin the step
+    /// releases.
     pub fee_rate: u64,
+    /// Paid by the liquidatee: `fee_rate` × the maintenance margin released, rounded up, capped
+    /// at its equity after the step (0 when that is negative).
     pub fee: i64,
     pub insurance_fee: i64,
     pub health_before: i64,

@@ -125,6 +125,17 @@ pub fn to_native_ceil(usd: I80F48, decimals: u8) -> Result<i64> {
         .map_err(|_| error!(MarginError::MathOverflow))
 }
 
+/// `usd × ppm / 10^6` (a rate `expo = -6` of a USD amount) in quote native units, rounded up
+/// exactly (one rounding, for what the holder owes: a fee).
+pub fn ppm_of_native_ceil(usd: I80F48, ppm: u64, decimals: u8) -> Result<i64> {
+    let product = scaled_bits(usd, decimals)?
+        .checked_mul(i128::from(ppm))
+        .ok_or(MarginError::MathOverflow)?;
+    let unit = i128::from(PPM) << 48;
+    let ceil = -((-product).div_euclid(unit));
+    i64::try_from(ceil).map_err(|_| error!(MarginError::MathOverflow))
+}
+
 pub trait CheckedFixed: Sized {
     fn add_or_err(self, rhs: Self) -> Result<Self>;
     fn sub_or_err(self, rhs: Self) -> Result<Self>;
@@ -204,5 +215,20 @@ mod tests {
                 "{signed} / {divisor}"
             );
         }
+    }
+
+    /// A rate of a USD amount in native units: one exact rounding up.
+    #[test]
+    fn ppm_of_native_rounds_up_once() {
+        let usd = |v: f64| I80F48::from_num(v);
+        // 5% of 2.25 USD = 0.1125 USD = 112,500 native units, exactly.
+        assert_eq!(ppm_of_native_ceil(usd(2.25), 50_000, 6).unwrap(), 112_500);
+        // 0.5% of 1 USD + 2^-48: just above 5,000 units, so 5,001.
+        let above = usd(1.0) + I80F48::from_bits(1);
+        assert_eq!(ppm_of_native_ceil(above, 5_000, 6).unwrap(), 5_001);
+        assert_eq!(ppm_of_native_ceil(I80F48::ZERO, 200_000, 6).unwrap(), 0);
+        assert_eq!(ppm_of_native_ceil(usd(-1.0), 5_000, 6).unwrap(), -5_000);
+        let huge = I80F48::from_num(1u64 << 62);
+        assert!(ppm_of_native_ceil(huge, 200_000, 18).is_err());
     }
 }

@@ -38,20 +38,29 @@ pub struct MarginAccount {
     pub positions: [Position; MAX_POSITIONS],
     /// The exchange's `quote_loss_index` that the quote balance is expressed at.
     pub quote_index: u64,
-    /// Unix time the account was first seen liquidatable, 0 when healthy.
+    /// Unix time the current Dutch auction started (its first step, or its restart), 0 when
+    /// healthy.
     pub liquidation_started_at: i64,
     pub account_id: u32,
     pub bump: u8,
     pub version: u8,
     pub in_liquidation: u8,
     pub padding: [u8; 1],
-    pub reserved: [u8; 128],
+    /// Unix time of the last liquidation step, 0 before the first. An auction whose last step
+    /// is older than `liquidation_fee_ramp_secs` restarts at the starting fee. Carved out of
+    /// `reserved` (8-aligned at offset 1,720), so existing accounts read 0 here.
+    pub last_liquidation_at: i64,
+    pub reserved: [u8; 120],
 }
 
 const _: () = assert!(core::mem::size_of::<Position>() == 24);
 const _: () = assert!(
-    core::mem::size_of::<MarginAccount>() == 32 * 3 + 8 * 8 + 24 * MAX_POSITIONS + 8 + 8 + 8 + 128
+    core::mem::size_of::<MarginAccount>()
+        == 32 * 3 + 8 * 8 + 24 * MAX_POSITIONS + 8 + 8 + 8 + 8 + 120
 );
+// The layout accounts were created with: 1,848 bytes, the new field where `reserved` began.
+const _: () = assert!(core::mem::size_of::<MarginAccount>() == 1_848);
+const _: () = assert!(core::mem::offset_of!(MarginAccount, last_liquidation_at) == 1_720);
 
 impl MarginAccount {
     pub const SPACE: usize = 8 + core::mem::size_of::<MarginAccount>();
@@ -69,7 +78,10 @@ impl MarginAccount {
         self.balances[super::exchange::QUOTE_ASSET_INDEX]
     }
 
-    /// Clears the liquidation state (the Dutch auction restarts if it becomes liquidatable again).
+    /// Clears the liquidation state (the Dutch auction restarts if it becomes liquidatable
+    /// again). Called wherever a margin check that writes the account finds it healthy:
+    /// `liquidate` (the step restored health), `trade` (healthy after the fill), `withdraw`
+    /// (initial margin met), `resolve_bankruptcy`. `last_liquidation_at` stays as a record.
     pub fn leave_liquidation(&mut self) {
         self.in_liquidation = 0;
         self.liquidation_started_at = 0;

@@ -44,13 +44,92 @@ pub struct Liquidate<'info> {
     pub token_program: Program<'info, Token>,
 }
 
-/// Dutch-auction fee: from `liquidation_fee_start` when the account first became
-/// liquidatable, rising linearly to `liquidation_fee_max` over `liquidation_fee_ramp_secs`.
+/// Dutch-auction fee rate, `expo = -6`: from `liquidation_fee_start` when the auction started
+/// ([`auction_start`]), rising linearly to `liquidation_fee_max` over
+/// `liquidation_fee_ramp_secs`. It is a rate of the maintenance margin a step releases
+/// ([`charge_fee`]).
 pub fn fee_rate(params: &RiskParameters, started_at: i64, now: i64) -> u64 {
     let elapsed = now.saturating_sub(started_at).max(0).unsigned_abs();
     let ramp = params.liquidation_fee_ramp_secs.max(1);
     let span = params.liquidation_fee_max - params.liquidation_fee_start;
     params.liquidation_fee_start + span * elapsed.min(ramp) / ramp
+}
+
+/// When the Dutch auction that prices a step sent at `now` started: the account's running
+/// auction, unless it has none (`in_liquidation == 0`) or its last step is older than
+/// `liquidation_fee_ramp_secs`; then a new auction starts now, at `liquidation_fee_start`.
+///
+/// The attack this closes: a keeper takes one contract during a brief dip; a deposit or a price
+/// recovery restores the account but does not end its auction (neither runs a margin check that
+/// could observe it healthy), so days later, at its next dip, the account would start at the
+/// maximum fee. An auction is a sequence of steps each within one ramp of the last; a gap longer
+/// than the ramp means the account was left alone (healthy, or not worth a step), and the next
+/// step is the start of a new one. Public so that keepers replay it.
+pub fn auction_start(account: &MarginAccount, params: &RiskParameters, now: i64) -> i64 {
+    let ramp = i64::try_from(params.liquidation_fee_ramp_secs).unwrap_or(i64::MAX);
+    let lapsed = now.saturating_sub(account.last_liquidation_at) > ramp;
+    if account.in_liquidation == 0 || lapsed {
+        now
+    } else {
+        account.liquidation_started_at
+    }
+}
+
+/// Charges `liquidatee` the fee of one step at `rate` and returns it, quote native units.
+/// `after` is the liquidatee's state evaluated after the step but before the fee; on return it
+/// is its state after the fee too (the fee moves only the quote balance, which enters equity
+/// linearly and the maintenance margin not at all, so the equity is shifted by exactly what a
+/// fresh evaluation would find).
+///
+/// The fee base is the maintenance margin the step releases, `before − after`, floored at 0: the
+/// risk the liquidator takes off the account, measured by the same engine that found the account
+/// short of it. Since a step at mark leaves equity unchanged (up to rounding; taking collateral or
+/// an option at mark can only raise it), the step restores at least `(1 − rate)` of what it
+/// releases, so the fee alone never makes a risk-reducing step fail (`LiquidationWorsensHealth`),
+/// whatever the notional: a far out-of-the-money option, or a slice of a hedged book whose
+/// notional is many times its requirement, can be taken at the maximum rate. The fee is rounded
+/// up (against the liquidatee) but capped at the liquidatee's equity after the step, rounded
+/// down, and never below 0: an account with negative equity pays nothing, so no fee is ever paid
+/// out of the insurance fund or the loss index. Public so that keepers replay it.
+pub fn charge_fee(
+    exchange: &Exchange,
+    rate: u64,
+    before: &MarginState,
+    after: &mut MarginState,
+    liquidatee: &mut MarginAccount,
+) -> Result<i64> {
+    let decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+    let released = before
+        .maintenance_margin()
+        .sub_or_err(after.maintenance_margin())?
+        .max(I80F48::ZERO);
+    let due = math::ppm_of_native_ceil(released, rate, decimals)?;
+    let cap = math::to_native_floor(after.equity, decimals)?.max(0);
+    let mut fee = due.min(cap);
+    // The quote's term in equity, exactly as the margin check computes it.
+    let quote_value = |account: &MarginAccount| -> Result<I80F48> {
+        math::from_native(
+            account.effective_quote(exchange.quote_loss_index)?,
+            decimals,
+        )
+    };
+    let unpaid = quote_value(liquidatee)?;
+    let without_quote = after.equity.sub_or_err(unpaid)?;
+    liquidatee.add_quote(-fee)?;
+    let mut paid = quote_value(liquidatee)?;
+    if fee > 0 && without_quote.add_or_err(paid)? < I80F48::ZERO {
+        // The quote's conversion truncates: at the cap, the equity can come out 2^-48 USD
+        // below zero; one native unit less keeps the cap.
+        liquidatee.add_quote(1)?;
+        fee -= 1;
+        paid = quote_value(liquidatee)?;
+    }
+    let shift = paid.sub_or_err(unpaid)?;
+    after.equity = after.equity.add_or_err(shift)?;
+    if after.initial_equity != I80F48::MIN {
+        after.initial_equity = after.initial_equity.add_or_err(shift)?;
+    }
+    Ok(fee)
 }
 
 /// Permissionless partial liquidation of an account whose equity is below its maintenance
@@ -136,10 +215,9 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
     let health_before = before.health()?;
     require!(health_before < I80F48::ZERO, MarginError::NotLiquidatable);
     crate::probe!("liquidate: before");
-    if liquidatee.in_liquidation == 0 {
-        liquidatee.in_liquidation = 1;
-        liquidatee.liquidation_started_at = now;
-    }
+    liquidatee.liquidation_started_at = auction_start(&liquidatee, &exchange.params, now);
+    liquidatee.in_liquidation = 1;
+    liquidatee.last_liquidation_at = now;
     let rate = fee_rate(&exchange.params, liquidatee.liquidation_started_at, now);
     let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
     let quotes_before = (liquidatee.quote(), liquidator.quote());
@@ -155,7 +233,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         now,
     };
 
-    let (quantity, mark, fee_base_e12) = match args.target {
+    let (quantity, mark) = match args.target {
         LiquidationTarget::Position {
             underlying,
             instrument,
@@ -172,8 +250,8 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
             )?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let (mark, notional) = parties.take_position(underlying, instrument, held, quantity)?;
-            (quantity, mark, notional)
+            let (mark, _) = parties.take_position(underlying, instrument, held, quantity)?;
+            (quantity, mark)
         }
         LiquidationTarget::Collateral { asset } => {
             let index = asset as usize;
@@ -183,8 +261,8 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 quote_floor(parties.collateral_value_e12(index, left)?, quote_decimals)
             })?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let (price, value) = parties.take_collateral(index, quantity)?;
-            (quantity, price, value)
+            let (price, _) = parties.take_collateral(index, quantity)?;
+            (quantity, price)
         }
         LiquidationTarget::Slice => {
             let fraction = args.quantity;
@@ -194,37 +272,21 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 PPM
             };
             require!(fraction <= cap, MarginError::LiquidationTooLarge);
-            let notional = parties.take_slice(fraction)?;
-            (fraction, 0, notional)
+            parties.take_slice(fraction)?;
+            (fraction, 0)
         }
     };
 
-    // The fee, rounded up, is paid by the liquidatee; the insurance share (rounded down) goes
-    // to the insurance fund, the rest to the liquidator.
-    let fee = quote_ceil(
-        fee_base_e12
-            .checked_mul(i128::from(rate))
-            .ok_or(MarginError::MathOverflow)?
-            / i128::from(PPM),
-        quote_decimals,
-    )?;
-    let insurance_fee = i64::try_from(
-        i128::from(fee) * i128::from(exchange.params.insurance_fee_share) / i128::from(PPM),
-    )
-    .map_err(|_| MarginError::MathOverflow)?;
-    liquidatee.add_quote(-fee)?;
-    liquidator.add_quote(fee - insurance_fee)?;
-    exchange.track_quote_credit(quotes_before.0, liquidatee.quote())?;
-    exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
-
     crate::probe!("liquidate: step");
     // The step changed the liquidatee's quote and the legs of the target's underlying (a
-    // position's or a collateral asset's); a slice changes every leg.
+    // position's or a collateral asset's); a slice changes every leg. Evaluated before the fee,
+    // whose base is the maintenance margin the step releases; `charge_fee` then moves the
+    // equity by the fee (the maintenance margin does not depend on the quote).
     let changed = match args.target {
         LiquidationTarget::Slice => u8::MAX,
         _ => target_bit,
     };
-    let after = markets.reevaluate(
+    let mut after = markets.reevaluate(
         &exchange,
         &liquidatee,
         now,
@@ -232,6 +294,16 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
         &mut before,
         changed,
     )?;
+    // The fee is paid by the liquidatee; the insurance share (rounded down) goes to the
+    // insurance fund, the rest to the liquidator.
+    let fee = charge_fee(&exchange, rate, &before, &mut after, &mut liquidatee)?;
+    let insurance_fee = i64::try_from(
+        i128::from(fee) * i128::from(exchange.params.insurance_fee_share) / i128::from(PPM),
+    )
+    .map_err(|_| MarginError::MathOverflow)?;
+    liquidator.add_quote(fee - insurance_fee)?;
+    exchange.track_quote_credit(quotes_before.0, liquidatee.quote())?;
+    exchange.track_quote_credit(quotes_before.1, liquidator.quote())?;
     let health_after = after.health()?;
     require!(
         health_after > health_before,

@@ -304,6 +304,9 @@ fn check_price_band(
     };
     let a_worse = delegate_a && worse_for(a_buys);
     let b_worse = delegate_b && worse_for(!a_buys);
-    require!(!a_worse && !b_worse, MarginError::DelegatePriceWorseThanModel);
+    require!(
+        !a_worse && !b_worse,
+        MarginError::DelegatePriceWorseThanModel
+    );
     Ok(())
 }
