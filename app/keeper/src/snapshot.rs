@@ -357,9 +357,14 @@ impl Snapshot {
             .map_err(KeeperError::engine)?;
         // A debt that neither the fund nor the loss index can take now waits (the program
         // refuses the call with `DebtAwaitsInsurance`).
+        let debt = quote.min(0).unsigned_abs();
+        let uncovered = debt.saturating_sub(self.exchange.insurance_balance);
+        let mut exchange = self.exchange;
         let resolvable = self.exchange.insurance_balance > 0
-            || (self.exchange.quote_loss_index > MIN_QUOTE_LOSS_INDEX
-                && self.exchange.total_quote_credit > 0);
+            || exchange
+                .socialise_quote_loss(uncovered)
+                .map_err(KeeperError::engine)?
+                > 0;
         Ok(account.positions.iter().all(|p| !p.is_active())
             && account.balances[1..].iter().all(|b| *b == 0)
             && quote < 0

@@ -5,6 +5,7 @@
 //!   what `settle_positions` will credit (its payoff at the settlement price, rounded down);
 //!   before settlement it is valued at its payoff at the oracle price and charged a move of the
 //!   full scan range, `|q| x contract size x S x R`, on its own (no scenario credit, no netting).
+//!   A future is margined that way from `SPOT_MONTH_SECS` before its expiry.
 //! - Futures of different expiries on one underlying carry a calendar-spread charge (SPAN's
 //!   intra-commodity spread charge): the matched quantity `min(longs, shorts)` x spot x the
 //!   underlying's `calendar_spread` x the tenor difference in years between its furthest and
@@ -22,6 +23,20 @@ use crate::state::*;
 /// Whether a position in `instrument` is past expiry at `now` (or its instrument settled).
 pub fn is_expired(instrument: &Instrument, now: i64) -> bool {
     instrument.status == instrument_status::SETTLED || now >= instrument.expiry
+}
+
+/// The last stretch before a future's expiry, seconds, in which it already offsets nothing
+/// (SPAN's spot-month charge): a calendar spread must carry the naked far leg's margin a day
+/// before the near leg expires, not from the instant it does, so an account cannot withdraw down
+/// to the spread charge just before expiry and be naked (and under water) just after.
+pub const SPOT_MONTH_SECS: i64 = 86_400;
+
+/// Whether a position in `instrument` is margined on its own, outside the scenarios: expired
+/// (or settled), or a future within `SPOT_MONTH_SECS` of its expiry.
+pub fn offsets_nothing(instrument: &Instrument, now: i64) -> bool {
+    is_expired(instrument, now)
+        || (instrument.kind == instrument_kind::FUTURE
+            && now >= instrument.expiry.saturating_sub(SPOT_MONTH_SECS))
 }
 
 /// Quote native units owed to (positive) or by (negative) the holder of `position` if the

@@ -499,8 +499,9 @@ impl MarketSet {
                 .flatten()
                 .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
                 .instrument(usize::from(position.instrument))?;
-            // An expired position offsets nothing: valued on its own, outside the scenarios.
-            if expiry::is_expired(instrument, now) {
+            // An expired position (or a future in its last day) offsets nothing: valued on its
+            // own, outside the scenarios.
+            if expiry::offsets_nothing(instrument, now) {
                 let (value, charge) = expiry::expired_leg(
                     position,
                     instrument,

@@ -419,6 +419,13 @@ impl LiquidationParties<'_> {
         quantity: u64,
     ) -> Result<(u64, i128)> {
         let entry = self.markets.instrument(underlying, instrument)?;
+        // An expired position is not taken over: its value is fixed (or about to be) by the
+        // settlement price, not the mark; `settle_instrument` and `settle_positions` turn it into
+        // quote. Taking it at mark would move |mark - settlement| to the liquidator.
+        require!(
+            !crate::expiry::is_expired(&entry, self.now),
+            MarginError::InstrumentExpired
+        );
         let market = *self.markets.market(underlying)?;
         let mark = mark_price(self.exchange, &market, &entry, self.now)?;
         let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
@@ -479,7 +486,14 @@ impl LiquidationParties<'_> {
             let size = u128::from(position.quantity.unsigned_abs()) * u128::from(fraction);
             let contracts =
                 u64::try_from(size / u128::from(PPM)).map_err(|_| MarginError::MathOverflow)?;
-            if contracts == 0 {
+            // Expired legs are left for settlement (see `take_position`).
+            let expired = crate::expiry::is_expired(
+                &self
+                    .markets
+                    .instrument(position.underlying, position.instrument)?,
+                self.now,
+            );
+            if contracts == 0 || expired {
                 continue;
             }
             let (_, value) = self.take_position(
