@@ -21,6 +21,7 @@ use crate::math::{self, CheckedFixed};
 use crate::state::*;
 
 /// Whether a position in `instrument` is past expiry at `now` (or its instrument settled).
+#[inline(always)]
 pub fn is_expired(instrument: &Instrument, now: i64) -> bool {
     instrument.status == instrument_status::SETTLED || now >= instrument.expiry
 }
@@ -33,6 +34,7 @@ pub const SPOT_MONTH_SECS: i64 = 86_400;
 
 /// Whether a position in `instrument` is margined on its own, outside the scenarios: expired
 /// (or settled), or a future within `SPOT_MONTH_SECS` of its expiry.
+#[inline(always)]
 pub fn offsets_nothing(instrument: &Instrument, now: i64) -> bool {
     is_expired(instrument, now)
         || (instrument.kind == instrument_kind::FUTURE
@@ -65,6 +67,7 @@ pub fn payoff_at(
 /// An expired position's value and its own charge, USD: settled, its settlement payoff and no
 /// charge; not yet settled, its payoff at `spot` (USD `expo = -6`) and a full scan-range move
 /// (`scan_range` `expo = -6`) of its notional, rounded up.
+#[inline(never)]
 pub fn expired_leg(
     position: &Position,
     instrument: &Instrument,
@@ -99,10 +102,35 @@ pub fn expired_leg(
     ))
 }
 
+/// The calendar-spread charge of `account`'s live futures on underlying `index` (listed in
+/// `underlying`), USD, at `spot`: a second pass over the positions, run only for an
+/// underlying whose futures are on both sides and of more than one expiry.
+pub fn calendar_charge(
+    account: &MarginAccount,
+    index: u8,
+    underlying: &Underlying,
+    spot: I80F48,
+    now: i64,
+) -> Result<I80F48> {
+    let mut calendar = Calendar::default();
+    for position in account
+        .positions
+        .iter()
+        .filter(|p| p.is_active() && p.underlying == index)
+    {
+        let instrument = underlying.instrument(usize::from(position.instrument))?;
+        if instrument.kind != instrument_kind::FUTURE || offsets_nothing(instrument, now) {
+            continue;
+        }
+        let quantity = I80F48::from_num(position.quantity)
+            .mul_or_err(math::from_ppm(instrument.contract_size)?)?;
+        calendar.add(quantity, instrument.expiry)?;
+    }
+    calendar.charge(spot, underlying.calendar_spread)
+}
+
 /// The live futures of one underlying, as the calendar charge needs them: long and short
-/// quantities in underlying units and the range of their expiries. Sums of the `I80F48`
-/// quantities the check already computed: no multiplication per future (the charge runs on
-/// the hot margin path).
+/// quantities in underlying units and the range of their expiries.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Calendar {
     long: I80F48,

@@ -20,7 +20,7 @@ use risk::compact::{CompactKind, CompactLeg, CompactParts, CorrelationPpm, Memo}
 use risk::I80F48;
 
 use crate::error::MarginError;
-use crate::expiry::{self, Calendar};
+use crate::expiry;
 use crate::math::{self, CheckedFixed};
 use crate::oracle::{self, OraclePrice};
 use crate::state::*;
@@ -478,8 +478,13 @@ impl MarketSet {
         // Derivatives: futures carry P&L against entry, options their cached array.
         let mut sizes = Memo::default();
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        // Live futures per local underlying, for the calendar-spread charge.
-        let mut calendars = [Calendar::default(); MAX_UNDERLYINGS];
+        // Live futures per local underlying, for the calendar-spread charge: which sides are
+        // held (bit 0 long, bit 1 short), the first expiry seen, and whether another differs.
+        // Cheap per future; the charge itself is summed in a second pass, only for an
+        // underlying with futures on both sides and of more than one expiry.
+        let mut future_sides = [0u8; MAX_UNDERLYINGS];
+        let mut first_expiry = [0i64; MAX_UNDERLYINGS];
+        let mut mixed_expiries = 0u32;
         // One memo per underlying: positions of different underlyings interleave.
         let mut offsets: [Memo<(u64, u64), i64>; MAX_UNDERLYINGS] = Default::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
@@ -492,7 +497,10 @@ impl MarketSet {
                 .local
                 .get(usize::from(position.underlying))
                 .map_or(usize::MAX, |&l| usize::from(l));
-            let market = self.market(position.underlying)?;
+            let market = self
+                .markets
+                .get(local)
+                .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
             let instrument = views
                 .get(local)
                 .copied()
@@ -536,10 +544,12 @@ impl MarketSet {
                     };
                     pieces.initial_equity[local] =
                         pieces.initial_equity[local].add_or_err(initial_pnl)?;
-                    calendars
-                        .get_mut(local)
-                        .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
-                        .add(quantity, instrument.expiry)?;
+                    future_sides[local] |= if position.quantity > 0 { 1 } else { 2 };
+                    if first_expiry[local] == 0 {
+                        first_expiry[local] = instrument.expiry;
+                    } else if first_expiry[local] != instrument.expiry {
+                        mixed_expiries |= 1 << local;
+                    }
                     CompactKind::Future { quantity }
                 }
                 instrument_kind::CALL | instrument_kind::PUT => {
@@ -573,16 +583,17 @@ impl MarketSet {
                 kind,
             });
         }
-        for (local, calendar) in calendars.iter().enumerate().take(self.markets.len()) {
-            if !fresh(local) || !calendar.is_spread() {
+        for (local, market) in self.markets.iter().enumerate() {
+            if !fresh(local) || future_sides[local] != 3 || mixed_expiries & 1 << local == 0 {
                 continue;
             }
-            let spread = views
+            let view = views
                 .get(local)
                 .copied()
                 .flatten()
-                .map_or(0, |u| u.calendar_spread);
-            let charge = calendar.charge(self.markets[local].params.spot, spread)?;
+                .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
+            let charge =
+                expiry::calendar_charge(account, market.index, view, market.params.spot, now)?;
             pieces.charge[local] = pieces.charge[local].add_or_err(charge)?;
         }
         crate::probe!("evaluate: positions");
