@@ -348,7 +348,12 @@ async fn calendar_spread_is_charged_by_tenor_difference() {
         (charged - expected).abs() < 0.01,
         "calendar charge {charged} vs {expected}"
     );
-    assert_eq!(state.initial_margin, state.maintenance_margin);
+    // The charge enters the initial margin widened by the initial multiplier (1.25).
+    let widened = state.maintenance_margin as f64 * 1.25;
+    assert!(
+        (state.initial_margin as f64 - widened).abs() <= 2.0,
+        "{state:?}"
+    );
 }
 
 /// Attack (review finding 2): 20,000 USDC, +100 near / −100 far SOL futures (zero requirement

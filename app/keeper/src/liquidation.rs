@@ -374,6 +374,16 @@ pub struct Plan {
 pub fn targets(snapshot: &Snapshot, account: &MarginAccount) -> Vec<(LiquidationTarget, u8, u64)> {
     let mut out = Vec::new();
     for p in account.positions.iter().filter(|p| p.is_active()) {
+        // Expired legs are left to settlement: the program refuses them as a target
+        // (`InstrumentExpired`), so planning them would stall the account.
+        let expired = snapshot
+            .underlyings
+            .get(usize::from(p.underlying))
+            .and_then(|u| u.state.instrument(usize::from(p.instrument)).ok())
+            .is_none_or(|i| portfolio_margin::expiry::is_expired(i, snapshot.now));
+        if expired {
+            continue;
+        }
         out.push((
             LiquidationTarget::Position {
                 underlying: p.underlying,

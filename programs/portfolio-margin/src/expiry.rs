@@ -5,7 +5,7 @@
 //!   what `settle_positions` will credit (its payoff at the settlement price, rounded down);
 //!   before settlement it is valued at its payoff at the oracle price and charged a move of the
 //!   full scan range, `|q| x contract size x S x R`, on its own (no scenario credit, no netting).
-//!   A future is margined that way from `SPOT_MONTH_SECS` before its expiry.
+//!   Every position is margined that way from `SPOT_MONTH_SECS` before its expiry.
 //! - Futures of different expiries on one underlying carry a calendar-spread charge (SPAN's
 //!   intra-commodity spread charge): the matched quantity `min(longs, shorts)` x spot x the
 //!   underlying's `calendar_spread` x the tenor difference in years between its furthest and
@@ -26,19 +26,29 @@ pub fn is_expired(instrument: &Instrument, now: i64) -> bool {
     instrument.status == instrument_status::SETTLED || now >= instrument.expiry
 }
 
-/// The last stretch before a future's expiry, seconds, in which it already offsets nothing
-/// (SPAN's spot-month charge): a calendar spread must carry the naked far leg's margin a day
-/// before the near leg expires, not from the instant it does, so an account cannot withdraw down
-/// to the spread charge just before expiry and be naked (and under water) just after.
+/// The last stretch before an instrument's expiry, seconds, in which a position in it already
+/// offsets nothing (SPAN's spot-month charge): a calendar spread (futures, or options used as a
+/// synthetic near leg) must carry the naked far leg's margin a day before the near leg expires,
+/// not from the instant it does, so an account cannot withdraw down to the spread's requirement
+/// just before expiry and be naked (and under water) just after.
 pub const SPOT_MONTH_SECS: i64 = 86_400;
 
-/// Whether a position in `instrument` is margined on its own, outside the scenarios: expired
-/// (or settled), or a future within `SPOT_MONTH_SECS` of its expiry.
+/// Upper bound of an option's time value in its last day, per 1.0 of volatility, as a fraction
+/// of spot, `expo = -6`: `S σ √T / √(2π)` at the money is the largest time value, and with
+/// `T <= 1 day` that is `0.0209 σ S`; 0.025 leaves room for the rate.
+pub const LAST_DAY_TIME_VALUE: u64 = 25_000;
+
+/// Whether a position in `instrument` is margined on its own, outside the scenarios: in its
+/// last `SPOT_MONTH_SECS` or past expiry (a settled instrument is past expiry:
+/// `settle_instrument` requires it). One comparison: this runs for every position.
 #[inline(always)]
-pub fn offsets_nothing(instrument: &Instrument, now: i64) -> bool {
-    is_expired(instrument, now)
-        || (instrument.kind == instrument_kind::FUTURE
-            && now >= instrument.expiry.saturating_sub(SPOT_MONTH_SECS))
+pub fn offsets_nothing(instrument: &Instrument, cutoff: i64) -> bool {
+    instrument.expiry <= cutoff
+}
+
+/// `now + SPOT_MONTH_SECS`: the cutoff `offsets_nothing` compares expiries with.
+pub fn last_day_cutoff(now: i64) -> i64 {
+    now.saturating_add(SPOT_MONTH_SECS)
 }
 
 /// Quote native units owed to (positive) or by (negative) the holder of `position` if the
@@ -64,15 +74,18 @@ pub fn payoff_at(
     quote_floor(usd_e12, quote_decimals)
 }
 
-/// An expired position's value and its own charge, USD: settled, its settlement payoff and no
-/// charge; not yet settled, its payoff at `spot` (USD `expo = -6`) and a full scan-range move
-/// (`scan_range` `expo = -6`) of its notional, rounded up.
+/// A position margined on its own (`offsets_nothing`): its value and its own charge, USD.
+/// Settled: its settlement payoff and no charge. Otherwise its payoff at `spot` (USD
+/// `expo = -6`; an option at its intrinsic value) and a full scan-range move (`scan_range`
+/// `expo = -6`) of its notional; a short option not yet expired also carries its largest time
+/// value, `LAST_DAY_TIME_VALUE x vol` (`vol` `expo = -6`) of its notional, since its intrinsic
+/// value understates what it owes. Rounded up.
 #[inline(never)]
 pub fn expired_leg(
     position: &Position,
     instrument: &Instrument,
-    spot: u64,
-    scan_range: u64,
+    (spot, scan_range, vol): (u64, u64, u64),
+    now: i64,
     quote_decimals: u8,
 ) -> Result<(I80F48, I80F48)> {
     if instrument.status == instrument_status::SETTLED {
@@ -85,13 +98,24 @@ pub fn expired_leg(
         return Ok((math::from_native(payoff, quote_decimals)?, I80F48::ZERO));
     }
     let payoff = payoff_at(position, instrument, spot, quote_decimals)?;
-    // |q| x size x S, USD expo = -12 (>= 0); x R / 1e6 rounded up.
+    let short_option_live = instrument.kind != instrument_kind::FUTURE
+        && position.quantity < 0
+        && now < instrument.expiry;
+    let time_value = if short_option_live {
+        // 25,000 x vol (<= 5e6) / 1e6, rounded up: fits u64.
+        (u128::from(LAST_DAY_TIME_VALUE) * u128::from(vol)).div_ceil(u128::from(PPM))
+    } else {
+        0
+    };
+    let rate = u128::from(scan_range) + time_value;
+    // |q| x size x S, USD expo = -12 (>= 0); x rate / 1e6 rounded up.
     let notional_e12 = i128::from(position.quantity.unsigned_abs())
         .checked_mul(i128::from(instrument.contract_size))
         .and_then(|v| v.checked_mul(i128::from(spot)))
         .ok_or(MarginError::MathOverflow)?;
+    let rate = i128::try_from(rate).map_err(|_| MarginError::MathOverflow)?;
     let charge_e12 = notional_e12
-        .checked_mul(i128::from(scan_range))
+        .checked_mul(rate)
         .and_then(|v| v.checked_add(i128::from(PPM) - 1))
         .ok_or(MarginError::MathOverflow)?
         / i128::from(PPM);
@@ -119,7 +143,9 @@ pub fn calendar_charge(
         .filter(|p| p.is_active() && p.underlying == index)
     {
         let instrument = underlying.instrument(usize::from(position.instrument))?;
-        if instrument.kind != instrument_kind::FUTURE || offsets_nothing(instrument, now) {
+        if instrument.kind != instrument_kind::FUTURE
+            || offsets_nothing(instrument, last_day_cutoff(now))
+        {
             continue;
         }
         let quantity = I80F48::from_num(position.quantity)

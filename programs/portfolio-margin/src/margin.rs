@@ -478,6 +478,7 @@ impl MarketSet {
         // Derivatives: futures carry P&L against entry, options their cached array.
         let mut sizes = Memo::default();
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
+        let cutoff = expiry::last_day_cutoff(now);
         // Live futures per local underlying, for the calendar-spread charge: which sides are
         // held (bit 0 long, bit 1 short), the first expiry seen, and whether another differs.
         // Cheap per future; the charge itself is summed in a second pass, only for an
@@ -485,6 +486,9 @@ impl MarketSet {
         let mut future_sides = [0u8; MAX_UNDERLYINGS];
         let mut first_expiry = [0i64; MAX_UNDERLYINGS];
         let mut mixed_expiries = 0u32;
+        // Summed long ([0]) and short ([1]) futures quantities per local underlying, for the
+        // initial margin's EMA marks (only where the EMA differs from the price).
+        let mut future_quantity = [[I80F48::ZERO; 2]; MAX_UNDERLYINGS];
         // One memo per underlying: positions of different underlyings interleave.
         let mut offsets: [Memo<(u64, u64), i64>; MAX_UNDERLYINGS] = Default::default();
         for position in account.positions.iter().filter(|p| p.is_active()) {
@@ -507,14 +511,14 @@ impl MarketSet {
                 .flatten()
                 .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?
                 .instrument(usize::from(position.instrument))?;
-            // An expired position (or a future in its last day) offsets nothing: valued on its
-            // own, outside the scenarios.
-            if expiry::offsets_nothing(instrument, now) {
+            // A position in its last day or expired offsets nothing: valued on its own, outside
+            // the scenarios.
+            if expiry::offsets_nothing(instrument, cutoff) {
                 let (value, charge) = expiry::expired_leg(
                     position,
                     instrument,
-                    market.price.price,
-                    market.scan_range,
+                    (market.price.price, market.scan_range, market.vol),
+                    now,
                     quote_decimals,
                 )?;
                 pieces.equity[local] = pieces.equity[local].add_or_err(value)?;
@@ -531,19 +535,14 @@ impl MarketSet {
                     let entry = math::from_ppm(position.entry_price)?;
                     let pnl = quantity.mul_or_err(market.params.spot.sub_or_err(entry)?)?;
                     pieces.equity[local] = pieces.equity[local].add_or_err(pnl)?;
-                    // Liabilities at the worse of price and EMA.
-                    let mark = if position.quantity > 0 {
-                        market.price.price.min(market.price.ema_price)
-                    } else {
-                        market.price.price.max(market.price.ema_price)
-                    };
-                    let initial_pnl = if mark == market.price.price || !initial {
-                        pnl
-                    } else {
-                        quantity.mul_or_err(math::from_ppm(mark)?.sub_or_err(entry)?)?
-                    };
-                    pieces.initial_equity[local] =
-                        pieces.initial_equity[local].add_or_err(initial_pnl)?;
+                    pieces.initial_equity[local] = pieces.initial_equity[local].add_or_err(pnl)?;
+                    // Initial margin marks liabilities at the worse of price and EMA: the
+                    // difference from the price is added once per underlying, below, from the
+                    // summed long and short quantities.
+                    if initial && market.price.ema_price != market.price.price {
+                        let side = &mut future_quantity[local][usize::from(position.quantity < 0)];
+                        *side = side.add_or_err(quantity)?;
+                    }
                     future_sides[local] |= if position.quantity > 0 { 1 } else { 2 };
                     if first_expiry[local] == 0 {
                         first_expiry[local] = instrument.expiry;
@@ -584,6 +583,23 @@ impl MarketSet {
             });
         }
         for (local, market) in self.markets.iter().enumerate() {
+            let [long, short] = future_quantity[local];
+            if fresh(local) && (long != I80F48::ZERO || short != I80F48::ZERO) {
+                // Longs at min(price, EMA), shorts (negative quantities) at max(price, EMA):
+                // q x (mark − price) added to the P&L at the price, both terms <= 0.
+                let price = market.price.price;
+                let ema = market.price.ema_price;
+                // Both differences fit i64: prices are u64 read from i64 oracle fields.
+                let below = i64::try_from(price.saturating_sub(ema))
+                    .map_err(|_| MarginError::MathOverflow)?;
+                let above = i64::try_from(ema.saturating_sub(price))
+                    .map_err(|_| MarginError::MathOverflow)?;
+                let low = math::from_ppm_signed(-below)?;
+                let high = math::from_ppm(above.unsigned_abs())?;
+                let adjustment = long.mul_or_err(low)?.add_or_err(short.mul_or_err(high)?)?;
+                pieces.initial_equity[local] =
+                    pieces.initial_equity[local].add_or_err(adjustment)?;
+            }
             if !fresh(local) || future_sides[local] != 3 || mixed_expiries & 1 << local == 0 {
                 continue;
             }
@@ -635,7 +651,7 @@ impl MarketSet {
             charges = charges.add_or_err(*charge)?;
         }
         if charges != I80F48::ZERO {
-            add_charges(&mut report, charges, initial)?;
+            add_charges(&mut report, charges, initial, params.initial_multiplier)?;
         }
         let quote = math::from_native(
             account.effective_quote(exchange.quote_loss_index)?,
@@ -662,14 +678,22 @@ impl MarketSet {
     }
 }
 
-/// Adds the charges outside the scenario engine to every requirement of `report` (the initial
-/// margin only when it was computed).
-fn add_charges(report: &mut risk::Report, charges: I80F48, initial: bool) -> Result<()> {
+/// Adds the charges outside the scenario engine to every requirement of `report`; to the
+/// initial margin (only when it was computed) widened by the initial multiplier, as the scan
+/// range is.
+fn add_charges(
+    report: &mut risk::Report,
+    charges: I80F48,
+    initial: bool,
+    initial_multiplier: I80F48,
+) -> Result<()> {
     report.portfolio_margin = report.portfolio_margin.add_or_err(charges)?;
     report.netted_margin = report.netted_margin.add_or_err(charges)?;
     report.isolated_margin = report.isolated_margin.add_or_err(charges)?;
     if initial {
-        report.initial_margin = report.initial_margin.add_or_err(charges)?;
+        report.initial_margin = report
+            .initial_margin
+            .add_or_err(charges.mul_or_err(initial_multiplier)?)?;
     }
     Ok(())
 }
