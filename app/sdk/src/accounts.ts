@@ -1,41 +1,51 @@
-/** Decoders of the program's accounts: the 8-byte Anchor discriminator, then the repr(C) struct. */
-import type { Address, ReadonlyUint8Array } from "@solana/kit";
+/**
+ * The program's accounts from raw bytes. The layouts are the generated codecs (src/generated:
+ * `getExchangeDecoder()` etc., the 8-byte Anchor discriminator then the repr(C) struct, whose
+ * padding the program declares as fields, so borsh and memory layout agree); these wrappers add
+ * what the generated `decodeExchange(encodedAccount)` leaves out: a check of the discriminator and
+ * of the length, on plain bytes (LiteSVM, RPC `base64` data).
+ *
+ * By hand because the IDL cannot say it: the `Underlying` account's tail, one `CachedRiskArray`
+ * per listed instrument after the struct (`decodeCachedRiskArrays`).
+ */
+import type { ReadonlyUint8Array } from "@solana/kit";
+import { cachedRiskArrayCodec, type CachedRiskArray } from "./codecs.js";
+import { CACHED_RISK_ARRAY_SIZE, underlyingSpaceWith } from "./constants.js";
 import {
-  cachedRiskArrayCodec,
-  exchangeCodec,
-  marginAccountCodec,
-  underlyingCodec,
-  type CachedRiskArray,
+  EXCHANGE_DISCRIMINATOR,
+  MARGIN_ACCOUNT_DISCRIMINATOR,
+  UNDERLYING_DISCRIMINATOR,
+  getExchangeDecoder,
+  getExchangeSize,
+  getMarginAccountDecoder,
+  getMarginAccountSize,
+  getUnderlyingDecoder,
+  getUnderlyingSize,
   type Exchange,
   type MarginAccount,
   type Underlying,
-} from "./codecs.js";
-import {
-  CACHED_RISK_ARRAY_SIZE,
-  EXCHANGE_SPACE,
-  MARGIN_ACCOUNT_SPACE,
-  UNDERLYING_SPACE,
-  underlyingSpaceWith,
-} from "./constants.js";
-import { accountDiscriminator } from "./idl.js";
+} from "./generated/index.js";
 
-type AccountName = "Exchange" | "Underlying" | "MarginAccount";
-
-function body(name: AccountName, space: number, data: ReadonlyUint8Array): ReadonlyUint8Array {
-  const discriminator = accountDiscriminator(name);
+function checked(name: string, discriminator: Uint8Array, space: number, data: ReadonlyUint8Array): ReadonlyUint8Array {
   if (data.length < space) throw new Error(`${name}: expected ${space} bytes, got ${data.length}`);
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < discriminator.length; i++) {
     if (data[i] !== discriminator[i]) throw new Error(`${name}: wrong account discriminator`);
   }
-  return data.subarray(8, space);
+  return data;
 }
 
-export function decodeExchange(data: ReadonlyUint8Array): Exchange {
-  return exchangeCodec.decode(body("Exchange", EXCHANGE_SPACE, data));
+/** An `Exchange` account's bytes, decoded (the generated decoder, after checking discriminator and size). */
+export function decodeExchangeData(data: ReadonlyUint8Array): Exchange {
+  return getExchangeDecoder().decode(checked("Exchange", EXCHANGE_DISCRIMINATOR, getExchangeSize(), data));
 }
 
-export function decodeUnderlying(data: ReadonlyUint8Array): Underlying {
-  return underlyingCodec.decode(body("Underlying", UNDERLYING_SPACE, data));
+/** An `Underlying` account's struct (without the cached risk arrays after it: `decodeUnderlyingWithRiskArrays`). */
+export function decodeUnderlyingData(data: ReadonlyUint8Array): Underlying {
+  return getUnderlyingDecoder().decode(checked("Underlying", UNDERLYING_DISCRIMINATOR, getUnderlyingSize(), data));
+}
+
+export function decodeMarginAccountData(data: ReadonlyUint8Array): MarginAccount {
+  return getMarginAccountDecoder().decode(checked("MarginAccount", MARGIN_ACCOUNT_DISCRIMINATOR, getMarginAccountSize(), data));
 }
 
 /**
@@ -46,7 +56,7 @@ export function decodeUnderlying(data: ReadonlyUint8Array): Underlying {
  * futures') are all zero: `spot === 0n`.
  */
 export function decodeCachedRiskArrays(data: ReadonlyUint8Array): CachedRiskArray[] {
-  const { instrumentCount } = decodeUnderlying(data);
+  const { instrumentCount } = decodeUnderlyingData(data);
   const arrays: CachedRiskArray[] = [];
   for (let i = 0; i < instrumentCount; i++) {
     const start = underlyingSpaceWith(i);
@@ -58,26 +68,13 @@ export function decodeCachedRiskArrays(data: ReadonlyUint8Array): CachedRiskArra
 
 /** The cached risk array of instrument `instrument`, or `undefined` when the account has no slot for it. */
 export function decodeCachedRiskArray(data: ReadonlyUint8Array, instrument: number): CachedRiskArray | undefined {
-  const underlying = decodeUnderlying(data);
+  const underlying = decodeUnderlyingData(data);
   const start = underlyingSpaceWith(instrument);
   if (instrument < 0 || instrument >= underlying.instrumentCount || data.length < start + CACHED_RISK_ARRAY_SIZE) return undefined;
   return cachedRiskArrayCodec.decode(data.subarray(start, start + CACHED_RISK_ARRAY_SIZE));
 }
 
-/** `decodeUnderlying` with the cached risk arrays after the struct (`riskArrays[i]` is instrument i's). */
+/** `decodeUnderlyingData` with the cached risk arrays after the struct (`riskArrays[i]` is instrument i's). */
 export function decodeUnderlyingWithRiskArrays(data: ReadonlyUint8Array): Underlying & { riskArrays: CachedRiskArray[] } {
-  return { ...decodeUnderlying(data), riskArrays: decodeCachedRiskArrays(data) };
+  return { ...decodeUnderlyingData(data), riskArrays: decodeCachedRiskArrays(data) };
 }
-
-export function decodeMarginAccount(data: ReadonlyUint8Array): MarginAccount {
-  return marginAccountCodec.decode(body("MarginAccount", MARGIN_ACCOUNT_SPACE, data));
-}
-
-/** Which of the program's account types `data` holds, by its discriminator. */
-export function identifyAccount(data: ReadonlyUint8Array): AccountName | undefined {
-  return (["Exchange", "Underlying", "MarginAccount"] as const).find((name) =>
-    accountDiscriminator(name).every((byte, i) => data[i] === byte),
-  );
-}
-
-export type { Address };

@@ -10,35 +10,36 @@
  * the withdrawal; `margin_report` the account as it is.
  */
 import { AccountRole, type AccountMeta, type Address, type Instruction, type TransactionSigner } from "@solana/kit";
-import { decodeExchange, decodeMarginAccount, decodeUnderlying, decodeUnderlyingWithRiskArrays } from "./accounts.js";
-import {
-  marginReportCodec,
-  type CachedRiskArray,
-  type Exchange,
-  type Instrument,
-  type LiquidationTarget,
-  type MarginAccount,
-  type MarginReport,
-  type RiskParameters,
-  type Underlying,
-} from "./codecs.js";
+import { decodeExchangeData, decodeMarginAccountData, decodeUnderlyingData, decodeUnderlyingWithRiskArrays } from "./accounts.js";
+import type { CachedRiskArray } from "./codecs.js";
 import type { PortfolioMarginConnection, SimulationResult } from "./connection.js";
-import { MAX_UNDERLYINGS, PORTFOLIO_MARGIN_PROGRAM_ADDRESS, QUOTE_ASSET_INDEX } from "./constants.js";
+import { MAX_UNDERLYINGS, QUOTE_ASSET_INDEX } from "./constants.js";
 import {
-  addressOf,
-  getRefreshRiskArrayTransactions,
+  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
+  findVaultPda,
   getDepositInstruction,
   getLiquidateInstruction,
+  getMarginReportCodec,
   getMarginReportInstruction,
-  getSetComputeUnitLimitInstruction,
   getSetCorrelationInstruction,
   getSetParametersInstruction,
   getSettlePositionsInstruction,
   getTradeInstruction,
   getWithdrawInstruction,
+  type Exchange,
+  type Instrument,
+  type LiquidationTarget,
+  type MarginAccount,
+  type MarginReport,
+  type RiskParametersArgs,
+  type Underlying,
+} from "./generated/index.js";
+import {
+  getRefreshRiskArrayTransactions,
+  getSetComputeUnitLimitInstruction,
+  withRemainingAccounts,
   type RefreshRiskArrayTransaction,
 } from "./instructions.js";
-import { findVaultPda } from "./pda.js";
 import { decodePythPrice, pythPriceE6 } from "./pyth.js";
 import { riskArrayMarket, riskArrayStatus, type RiskArrayMarket, type RiskArrayStatus } from "./risk-arrays.js";
 
@@ -47,7 +48,8 @@ const CLOCK_SYSVAR = "SysvarC1ock11111111111111111111111111111111" as Address;
 /** An active option of an underlying with its cached risk array and what the margin check would make of it. */
 export type RiskArrayEntry = { instrument: number; listed: Instrument; cached: CachedRiskArray | undefined; status: RiskArrayStatus };
 
-type Signer = TransactionSigner | Address;
+/** Accounts the program wants a signature from: a kit signer (the generated builders need one). */
+type Signer = TransactionSigner;
 
 /**
  * The bit set of underlying indexes an account's margin check needs (`MarginAccount::
@@ -83,11 +85,14 @@ export class PortfolioMarginClient {
   readonly connection: PortfolioMarginConnection;
   readonly programAddress: Address;
   readonly simulationComputeUnits: number;
+  /** The generated builders' `config` argument. */
+  private readonly config: { programAddress: Address };
 
   constructor(connection: PortfolioMarginConnection, options: ClientOptions = {}) {
     this.connection = connection;
     this.programAddress = options.programAddress ?? PORTFOLIO_MARGIN_PROGRAM_ADDRESS;
     this.simulationComputeUnits = options.simulationComputeUnits ?? 1_400_000;
+    this.config = { programAddress: this.programAddress };
   }
 
   // -------------------------------------------------------------- accounts
@@ -99,15 +104,15 @@ export class PortfolioMarginClient {
   }
 
   async fetchExchange(address: Address): Promise<Exchange> {
-    return decodeExchange(await this.data(address, "exchange"));
+    return decodeExchangeData(await this.data(address, "exchange"));
   }
 
   async fetchUnderlying(address: Address): Promise<Underlying> {
-    return decodeUnderlying(await this.data(address, "underlying"));
+    return decodeUnderlyingData(await this.data(address, "underlying"));
   }
 
   async fetchMarginAccount(address: Address): Promise<MarginAccount> {
-    return decodeMarginAccount(await this.data(address, "margin account"));
+    return decodeMarginAccountData(await this.data(address, "margin account"));
   }
 
   /** `fetchUnderlying` with the cached risk arrays after the struct (`riskArrays[i]`: instrument i). */
@@ -204,13 +209,10 @@ export class PortfolioMarginClient {
   /** `marginReport` with the simulation's compute units and logs. */
   async simulateMarginReport(marginAccount: Address): Promise<{ report: MarginReport } & SimulationResult> {
     const { exchangeAddress, remaining } = await this.marginCheckAccounts(marginAccount);
-    const instruction = getMarginReportInstruction(
-      { exchange: exchangeAddress, marginAccount },
-      { programAddress: this.programAddress, remainingAccounts: remaining },
-    );
+    const instruction = withRemainingAccounts(getMarginReportInstruction({ exchange: exchangeAddress, marginAccount }, this.config), remaining);
     const result = await this.connection.simulate([getSetComputeUnitLimitInstruction(this.simulationComputeUnits), instruction]);
     if (result.returnData.length === 0) throw new Error("margin_report returned no data");
-    return { ...result, report: marginReportCodec.decode(result.returnData) };
+    return { ...result, report: getMarginReportCodec().decode(result.returnData) };
   }
 
   // -------------------------------------------------------------- instructions with a margin check
@@ -229,16 +231,22 @@ export class PortfolioMarginClient {
     const [a, b] = await Promise.all([this.fetchMarginAccount(input.accountA), this.fetchMarginAccount(input.accountB)]);
     const exchange = await this.fetchExchange(a.exchange);
     const mask = underlyingMask(a, exchange) | underlyingMask(b, exchange) | (1 << input.underlying);
-    return getTradeInstruction(
-      {
-        signerA: input.signerA,
-        signerB: input.signerB,
-        exchange: a.exchange,
-        accountA: input.accountA,
-        accountB: input.accountB,
-      },
-      { underlying: input.underlying, instrument: input.instrument, quantity: input.quantity, price: input.price },
-      { programAddress: this.programAddress, remainingAccounts: await this.remainingAccountsForMask(exchange, mask) },
+    return withRemainingAccounts(
+      getTradeInstruction(
+        {
+          signerA: input.signerA,
+          signerB: input.signerB,
+          exchange: a.exchange,
+          accountA: input.accountA,
+          accountB: input.accountB,
+          underlying: input.underlying,
+          instrument: input.instrument,
+          quantity: input.quantity,
+          price: input.price,
+        },
+        this.config,
+      ),
+      await this.remainingAccountsForMask(exchange, mask),
     );
   }
 
@@ -255,17 +263,21 @@ export class PortfolioMarginClient {
       return after > 0n ? after : 0n;
     });
     const mask = underlyingMask({ balances, positions: account.positions }, exchange);
-    return getWithdrawInstruction(
-      {
-        owner: input.owner,
-        exchange: account.exchange,
-        marginAccount: input.marginAccount,
-        mint: asset.mint,
-        vault: asset.vault,
-        destination: input.destination,
-      },
-      { asset: input.asset, amount: input.amount },
-      { programAddress: this.programAddress, remainingAccounts: await this.remainingAccountsForMask(exchange, mask) },
+    return withRemainingAccounts(
+      getWithdrawInstruction(
+        {
+          owner: input.owner,
+          exchange: account.exchange,
+          marginAccount: input.marginAccount,
+          mint: asset.mint,
+          vault: asset.vault,
+          destination: input.destination,
+          asset: input.asset,
+          amount: input.amount,
+        },
+        this.config,
+      ),
+      await this.remainingAccountsForMask(exchange, mask),
     );
   }
 
@@ -283,9 +295,10 @@ export class PortfolioMarginClient {
         mint: asset.mint,
         vault: asset.vault,
         source: input.source,
+        asset: input.asset,
+        amount: input.amount,
       },
-      { asset: input.asset, amount: input.amount },
-      { programAddress: this.programAddress },
+      this.config,
     );
   }
 
@@ -309,17 +322,21 @@ export class PortfolioMarginClient {
     const targetBit = targetUnderlying < MAX_UNDERLYINGS ? 1 << targetUnderlying : 0;
     const mask = underlyingMask(keeper, exchange) | underlyingMask(account, exchange) | targetBit;
     const quote = exchange.collateral[QUOTE_ASSET_INDEX]!;
-    return getLiquidateInstruction(
-      {
-        liquidatorAuthority: input.liquidatorAuthority,
-        exchange: account.exchange,
-        liquidator: input.liquidator,
-        liquidatee: input.liquidatee,
-        quoteVault: quote.vault,
-        insuranceVault: exchange.insuranceVault,
-      },
-      { target: input.target, quantity: input.quantity },
-      { programAddress: this.programAddress, remainingAccounts: await this.remainingAccountsForMask(exchange, mask) },
+    return withRemainingAccounts(
+      getLiquidateInstruction(
+        {
+          liquidatorAuthority: input.liquidatorAuthority,
+          exchange: account.exchange,
+          liquidator: input.liquidator,
+          liquidatee: input.liquidatee,
+          quoteVault: quote.vault,
+          insuranceVault: exchange.insuranceVault,
+          target: input.target,
+          quantity: input.quantity,
+        },
+        this.config,
+      ),
+      await this.remainingAccountsForMask(exchange, mask),
     );
   }
 
@@ -330,7 +347,7 @@ export class PortfolioMarginClient {
     let mask = 0;
     for (const position of account.positions) if (position.quantity !== 0n) mask |= 1 << (position.underlying & 7);
     const remainingAccounts = maskIndexes(mask).map((u) => ({ address: exchange.underlyings[u]!, role: AccountRole.READONLY }));
-    return getSettlePositionsInstruction({ exchange: account.exchange, marginAccount }, { programAddress: this.programAddress, remainingAccounts });
+    return withRemainingAccounts(getSettlePositionsInstruction({ exchange: account.exchange, marginAccount }, this.config), remainingAccounts);
   }
 
   // -------------------------------------------------------------- admin instructions over every underlying
@@ -341,28 +358,24 @@ export class PortfolioMarginClient {
     const remainingAccounts = exchange.underlyings
       .slice(0, exchange.underlyingCount)
       .map((address) => ({ address, role: AccountRole.WRITABLE }));
-    return getSetCorrelationInstruction({ admin: input.admin, exchange: input.exchange }, input.matrix, {
-      programAddress: this.programAddress,
+    return withRemainingAccounts(
+      getSetCorrelationInstruction({ admin: input.admin, exchange: input.exchange, matrix: [...input.matrix] }, this.config),
       remainingAccounts,
-    });
+    );
   }
 
   /** Replaces the risk parameters; every underlying, readonly. */
-  async setParameters(input: { admin: Signer; exchange: Address; params: RiskParameters<number | bigint> }): Promise<Instruction> {
+  async setParameters(input: { admin: Signer; exchange: Address; params: RiskParametersArgs }): Promise<Instruction> {
     const exchange = await this.fetchExchange(input.exchange);
     const remainingAccounts = exchange.underlyings
       .slice(0, exchange.underlyingCount)
       .map((address) => ({ address, role: AccountRole.READONLY }));
-    return getSetParametersInstruction({ admin: input.admin, exchange: input.exchange }, input.params, {
-      programAddress: this.programAddress,
-      remainingAccounts,
-    });
+    return withRemainingAccounts(getSetParametersInstruction({ admin: input.admin, exchange: input.exchange, params: input.params }, this.config), remainingAccounts);
   }
 
   /** The vault of a collateral mint (for token accounts the program checks against). */
   async vaultOf(exchange: Address, mint: Address): Promise<Address> {
-    return (await findVaultPda(exchange, mint, { programAddress: this.programAddress }))[0];
+    return (await findVaultPda({ exchange, mint }, this.config))[0];
   }
 }
 
-export { addressOf };

@@ -1,11 +1,11 @@
 /**
- * Program constants, mirrored from `programs/portfolio-margin/src/state/*.rs` and `oracle/mod.rs`.
- * `test/idl.test.ts` checks the ones the IDL carries (address, discriminators, sizes).
+ * Program constants, mirrored from `programs/portfolio-margin/src/state/*.rs` and `oracle/mod.rs`:
+ * what the IDL does not carry (limits, scales, enums stored as u8). `test/idl.test.ts` checks the
+ * account sizes against the generated client's.
  */
 import { address, type Address } from "@solana/kit";
 
-/** The program id (`declare_id!` in lib.rs; Anchor.toml `[programs.localnet]`). */
-export const PORTFOLIO_MARGIN_PROGRAM_ADDRESS = address("93ULddwbsX8HxJQ9twpcSoqa5LwtSgGPj5U9cDdaT8zu");
+// The program id is the generated `PORTFOLIO_MARGIN_PROGRAM_ADDRESS` (from the IDL's `address`).
 
 export const SYSTEM_PROGRAM_ADDRESS = address("11111111111111111111111111111111");
 export const TOKEN_PROGRAM_ADDRESS = address("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");

@@ -1,24 +1,41 @@
-/** The program's errors (`#[error_code] MarginError`), with their messages, from the IDL. */
-import { PORTFOLIO_MARGIN_IDL } from "./idl.js";
+/**
+ * The program's errors (`#[error_code] MarginError`) by code and by variant name, from the
+ * generated client: its `PORTFOLIO_MARGIN_ERROR__*` codes and `getPortfolioMarginErrorMessage`.
+ * What this adds is the variant's Rust name (`StaleRiskArray`), which the generated constants
+ * carry only in SCREAMING_SNAKE form; `test/idl.test.ts` checks every name and code against the IDL.
+ *
+ * The generated messages are replaced by a placeholder when `NODE_ENV` is `production` (Codama's
+ * bundle-size convention); the codes and names are always there.
+ */
+import * as generated from "./generated/errors/index.js";
+import { getPortfolioMarginErrorMessage, type PortfolioMarginError } from "./generated/errors/index.js";
 
-export type PortfolioMarginError = { code: number; name: string; msg: string };
+export type PortfolioMarginErrorInfo = { code: PortfolioMarginError; name: string; msg: string };
 
-export const PORTFOLIO_MARGIN_ERRORS: readonly PortfolioMarginError[] = PORTFOLIO_MARGIN_IDL.errors.map((e) => ({
-  code: e.code,
-  name: e.name,
-  msg: e.msg ?? e.name,
-}));
+const PREFIX = "PORTFOLIO_MARGIN_ERROR__";
+const pascal = (screaming: string) =>
+  screaming
+    .toLowerCase()
+    .split("_")
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join("");
 
-const byCode = new Map(PORTFOLIO_MARGIN_ERRORS.map((e) => [e.code, e]));
+/** Every `MarginError` variant, by code (6000 + variant index). */
+export const PORTFOLIO_MARGIN_ERRORS: readonly PortfolioMarginErrorInfo[] = Object.entries(generated)
+  .filter((entry): entry is [string, PortfolioMarginError] => entry[0].startsWith(PREFIX) && typeof entry[1] === "number")
+  .map(([key, code]) => ({ code, name: pascal(key.slice(PREFIX.length)), msg: getPortfolioMarginErrorMessage(code) }))
+  .sort((a, b) => a.code - b.code);
+
+const byCode = new Map<number, PortfolioMarginErrorInfo>(PORTFOLIO_MARGIN_ERRORS.map((e) => [e.code, e]));
 const byName = new Map(PORTFOLIO_MARGIN_ERRORS.map((e) => [e.name, e]));
 
 /** The program error with this custom code (6000 + variant index), if it is one. */
-export function getPortfolioMarginError(code: number): PortfolioMarginError | undefined {
+export function getPortfolioMarginError(code: number): PortfolioMarginErrorInfo | undefined {
   return byCode.get(code);
 }
 
 /** The custom error code of a `MarginError` variant, e.g. `errorCode("InitialMarginNotMet")`. */
-export function errorCode(name: string): number {
+export function errorCode(name: string): PortfolioMarginError {
   const error = byName.get(name);
   if (!error) throw new Error(`MarginError has no variant '${name}'`);
   return error.code;

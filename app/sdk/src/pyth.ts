@@ -7,8 +7,7 @@
  * - the pull-oracle `PriceUpdateV2` (`pyth-solana-receiver-sdk` 2.0: Anchor discriminator, then
  *   borsh), owned by the Pyth receiver program.
  */
-import { lamports, type Address, type EncodedAccount, type ReadonlyUint8Array } from "@solana/kit";
-import { addressCodec } from "./codecs.js";
+import { getAddressEncoder, lamports, type Address, type EncodedAccount, type ReadonlyUint8Array } from "@solana/kit";
 import { OracleKind, PYTH_LEGACY_PROGRAM_ADDRESS, PYTH_RECEIVER_PROGRAM_ADDRESS } from "./constants.js";
 
 /** A price as Pyth publishes it: integers scaled by `10^expo`. */
@@ -100,7 +99,7 @@ export function encodePriceUpdateV2(
   const data = new Uint8Array(PRICE_UPDATE_V2_LEN);
   const view = new DataView(data.buffer);
   data.set(PRICE_UPDATE_V2_DISCRIMINATOR, 0);
-  if (options.writeAuthority) data.set(addressCodec.encode(options.writeAuthority), 8);
+  if (options.writeAuthority) data.set(getAddressEncoder().encode(options.writeAuthority), 8);
   let o = 40;
   const verification = options.verification ?? { kind: "Full" };
   if (verification.kind === "Partial") {

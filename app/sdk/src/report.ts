@@ -1,5 +1,5 @@
 /** Reading a `MarginReport`: `I80F48` bits to numbers, and the margin cut the portfolio model gives. */
-import type { MarginReport, UnderlyingRisk } from "./codecs.js";
+import type { MarginReport, UnderlyingRisk } from "./generated/index.js";
 
 const TWO_48 = 2 ** 48;
 

@@ -7,7 +7,8 @@
  * `0 <= now - builtAt <= maxAge`; and if the oracle price is within `band` of the build price.
  * Otherwise the check fails with `StaleRiskArray` and `refresh_risk_array` must run first.
  */
-import type { CachedRiskArray, RiskParameters, Underlying } from "./codecs.js";
+import type { CachedRiskArray } from "./codecs.js";
+import type { RiskParameters, Underlying } from "./generated/index.js";
 import { PPM, RISK_ARRAY_VOL_TOLERANCE } from "./constants.js";
 
 /** Integer square root (floor), as `state::isqrt`. */

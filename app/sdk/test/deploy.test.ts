@@ -37,8 +37,8 @@ import {
   PYTH_RECEIVER_PROGRAM_ADDRESS,
   TOKEN_PROGRAM_ADDRESS,
   decodeCachedRiskArrays,
-  decodeExchange,
-  decodeUnderlying,
+  decodeExchangeData,
+  decodeUnderlyingData,
   findExchangePda,
   findUnderlyingPda,
   findVaultPda,
@@ -48,6 +48,7 @@ import {
   riskArrayMarket,
   riskArrayStatus,
   underlyingSpaceWith,
+  withRemainingAccounts,
 } from "../src/index.js";
 import {
   ConfigError,
@@ -74,7 +75,7 @@ async function runtime(): Promise<Runtime> {
   svm.setClock(clock);
   const payer = await generateKeyPairSigner();
   svm.airdrop(payer.address, lamports(100_000_000_000n));
-  const [exchange] = await findExchangePda(payer.address);
+  const [exchange] = await findExchangePda({ creator: payer.address });
   return { svm, payer, target: createLiteSvmTarget(svm), exchange };
 }
 
@@ -101,12 +102,12 @@ async function snapshot(rt: Runtime): Promise<string> {
 const exchangeOf = (rt: Runtime) => {
   const account = rt.svm.getAccount(rt.exchange);
   assert.ok(account.exists, "the exchange exists");
-  return decodeExchange(account.data);
+  return decodeExchangeData(account.data);
 };
 const underlyingOf = (rt: Runtime, address: Address) => {
   const account = rt.svm.getAccount(address);
   assert.ok(account.exists, `underlying ${address} exists`);
-  return decodeUnderlying(account.data);
+  return decodeUnderlyingData(account.data);
 };
 const dataOf = (rt: Runtime, address: Address) => {
   const account = rt.svm.getAccount(address);
@@ -194,7 +195,7 @@ describe("deploy: the checked-in config on the SBF program", () => {
     assert.ok(mint.exists && mint.programAddress === TOKEN_PROGRAM_ADDRESS);
     assert.equal(new Uint8Array(mint.data)[44], 6);
     assert.equal(getAddressDecoder().decode(new Uint8Array(mint.data).subarray(4, 36)), rt.payer.address, "mint authority = the payer");
-    assert.equal(quote.vault, (await findVaultPda(rt.exchange, exchange.quoteMint))[0]);
+    assert.equal(quote.vault, (await findVaultPda({ exchange: rt.exchange, mint: exchange.quoteMint }))[0]);
     for (const vault of [quote.vault, exchange.insuranceVault]) {
       const account = rt.svm.getAccount(vault);
       assert.ok(account.exists && account.programAddress === TOKEN_PROGRAM_ADDRESS, `vault ${vault}`);
@@ -234,7 +235,7 @@ describe("deploy: the checked-in config on the SBF program", () => {
         [asset.haircutBase, asset.haircutVolSlope, asset.haircutConfSlope, asset.haircutMax],
         [c.haircut.base, c.haircut.vol_slope, c.haircut.conf_slope, c.haircut.max].map((x) => Math.round(x * 1e6)),
       );
-      assert.equal(asset.vault, (await findVaultPda(rt.exchange, asset.mint))[0]);
+      assert.equal(asset.vault, (await findVaultPda({ exchange: rt.exchange, mint: asset.mint }))[0]);
     }
 
     // Instruments, in config order per underlying, expiring `expiry_days` after the listing.
@@ -255,7 +256,7 @@ describe("deploy: the checked-in config on the SBF program", () => {
     // is fresh by the program's rule; the futures' slots stay empty.
     const solAddress = exchange.underlyings[0]!;
     const solData = dataOf(rt, solAddress);
-    const sol = decodeUnderlying(solData);
+    const sol = decodeUnderlyingData(solData);
     assert.equal(solData.length, underlyingSpaceWith(sol.instrumentCount), "the Underlying grew by one array per listing");
     const market = riskArrayMarket(sol, exchange.params, 150_000_000n, START_TIME);
     decodeCachedRiskArrays(solData).forEach((cached, k) => {
@@ -706,7 +707,7 @@ describe("deploy: the command line (node dist/migrations/migrations/deploy.js) o
     writeFileSync(keypair, JSON.stringify([...pkcs8.subarray(pkcs8.length - 32), ...raw]));
     rt.payer = await createKeyPairSignerFromBytes(Uint8Array.from([...pkcs8.subarray(pkcs8.length - 32), ...raw]));
     rt.svm.airdrop(rt.payer.address, lamports(100_000_000_000n));
-    [rt.exchange] = await findExchangePda(rt.payer.address);
+    [rt.exchange] = await findExchangePda({ creator: rt.payer.address });
   });
 
   test("--help", async () => {
@@ -867,10 +868,11 @@ describe("deploy: each range check agrees with the program at its boundary", () 
       const exchange = exchangeOf(rt);
       const instruction =
         underlying === undefined
-          ? getSetParametersInstruction({ admin: rt.payer, exchange: rt.exchange }, spec.params, {
-              remainingAccounts: exchange.underlyings.slice(0, exchange.underlyingCount).map((address) => ({ address, role: AccountRole.READONLY })),
-            })
-          : getSetUnderlyingParamsInstruction({ admin: rt.payer, exchange: rt.exchange, underlying: exchange.underlyings[underlying]! }, spec.underlyings[underlying]!.params);
+          ? withRemainingAccounts(
+              getSetParametersInstruction({ admin: rt.payer, exchange: rt.exchange, params: spec.params }),
+              exchange.underlyings.slice(0, exchange.underlyingCount).map((address) => ({ address, role: AccountRole.READONLY })),
+            )
+          : getSetUnderlyingParamsInstruction({ admin: rt.payer, exchange: rt.exchange, underlying: exchange.underlyings[underlying]!, params: spec.underlyings[underlying]!.params });
       await assert.rejects(rt.target.send([instruction], rt.payer), (e: unknown) => {
         assert.match(String((e as Error).message), new RegExp(`^${programError} `));
         return true;

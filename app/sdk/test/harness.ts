@@ -27,7 +27,7 @@ import {
   TOKEN_PROGRAM_ADDRESS,
   createLiteSvmConnection,
   customErrorCode,
-  decodeUnderlying,
+  decodeUnderlyingData,
   defaultRiskParameters,
   findExchangePda,
   findInsuranceVaultPda,
@@ -128,18 +128,15 @@ export class Env {
     svm.setClock(clock);
     const [payer, admin, mintAuthority] = await Promise.all([generateKeyPairSigner(), generateKeyPairSigner(), generateKeyPairSigner()]);
     for (const who of [payer, admin]) svm.airdrop(who.address, lamports(100_000_000_000n));
-    const [exchange] = await findExchangePda(admin.address);
-    const [insuranceVault] = await findInsuranceVaultPda(exchange);
+    const [exchange] = await findExchangePda({ creator: admin.address });
+    const [insuranceVault] = await findInsuranceVaultPda({ exchange });
     const env = new Env(svm, payer, admin, mintAuthority, exchange, insuranceVault);
     const quoteMint = await env.createMint(QUOTE_DECIMALS);
-    const [quoteVault] = await findVaultPda(exchange, quoteMint);
+    const [quoteVault] = await findVaultPda({ exchange: exchange, mint: quoteMint });
     await env.send(
       "initialize_exchange",
       [
-        getInitializeExchangeInstruction(
-          { creator: admin, exchange, quoteMint, quoteVault, insuranceVault },
-          { params: defaultRiskParameters(), quoteDepositCap: 2n ** 62n },
-        ),
+        getInitializeExchangeInstruction({ creator: admin, exchange, quoteMint, quoteVault, insuranceVault, params: defaultRiskParameters(), quoteDepositCap: 2n ** 62n }),
       ],
     );
     env.assets.push({ index: 0, mint: quoteMint, vault: quoteVault, decimals: QUOTE_DECIMALS });
@@ -267,10 +264,7 @@ export class Env {
     };
     this.writeOracle(info);
     await this.send(`add_underlying ${name}`, [
-      getAddUnderlyingInstruction(
-        { admin: this.admin, exchange: this.exchange, underlying: address, oracle: info.oracle },
-        { index, name: nameBytes(name), oracleKind, feedId, params },
-      ),
+      getAddUnderlyingInstruction({ admin: this.admin, exchange: this.exchange, underlying: address, oracle: info.oracle, index, name: nameBytes(name), oracleKind, feedId, params }),
     ]);
     this.underlyings.push(info);
     return info;
@@ -278,12 +272,9 @@ export class Env {
 
   async addCollateral(underlying: number, decimals: number, haircut: HaircutArgs): Promise<AssetInfo> {
     const mint = await this.createMint(decimals);
-    const [vault] = await findVaultPda(this.exchange, mint);
+    const [vault] = await findVaultPda({ exchange: this.exchange, mint });
     await this.send("add_collateral_asset", [
-      getAddCollateralAssetInstruction(
-        { admin: this.admin, exchange: this.exchange, mint, vault },
-        { underlying, depositCap: 2n ** 62n, haircut },
-      ),
+      getAddCollateralAssetInstruction({ admin: this.admin, exchange: this.exchange, mint, vault, underlying, depositCap: 2n ** 62n, haircut }),
     ]);
     const info = { index: this.assets.length, mint, vault, decimals };
     this.assets.push(info);
@@ -296,12 +287,9 @@ export class Env {
    */
   async list(underlying: number, kind: number, strikeE6: bigint, seconds: bigint, contractSizeE6 = 1_000_000n): Promise<number> {
     const address = this.underlyings[underlying]!.address;
-    const before = decodeUnderlying((this.svm.getAccount(address) as { data: Uint8Array }).data).instrumentCount;
+    const before = decodeUnderlyingData((this.svm.getAccount(address) as { data: Uint8Array }).data).instrumentCount;
     await this.send("list_instrument", [
-      getListInstrumentInstruction(
-        { admin: this.admin, exchange: this.exchange, underlying: address },
-        { kind, strike: strikeE6, expiry: this.now() + seconds, contractSize: contractSizeE6 },
-      ),
+      getListInstrumentInstruction({ admin: this.admin, exchange: this.exchange, underlying: address, kind, strike: strikeE6, expiry: this.now() + seconds, contractSize: contractSizeE6 }),
     ]);
     return before;
   }
@@ -319,9 +307,9 @@ export class Env {
       const amount = (tokens[asset.index] ?? 0n) + (asset.index === 0 ? depositQuote : 0n);
       accounts.push(await this.createTokenAccount(asset.mint, signer.address, amount));
     }
-    const [account] = await findMarginAccountPda(this.exchange, signer.address, 0);
+    const [account] = await findMarginAccountPda({ exchange: this.exchange, owner: signer.address, accountId: 0 });
     await this.send("create_margin_account", [
-      getCreateMarginAccountInstruction({ owner: signer, exchange: this.exchange, marginAccount: account }, 0),
+      getCreateMarginAccountInstruction({ owner: signer, exchange: this.exchange, marginAccount: account, accountId: 0 }),
     ]);
     const trader = { signer, tokens: accounts, account };
     if (depositQuote > 0n) await this.deposit(trader, 0, depositQuote);

@@ -1,15 +1,27 @@
 /**
  * The SDK against the program's IDL (app/sdk/idl/portfolio_margin.json, kept equal to the program
- * by `scripts/idl --check`): discriminators, every instruction's accounts, every codec's layout
- * (random values of each IDL type encoded by the SDK, decoded by a decoder generated from the IDL,
- * and back), account sizes, PDA seeds, errors, and the Pyth byte formats.
+ * by `scripts/idl --check`; src/generated kept equal to what it renders by `npm run generate --
+ * --check`): discriminators, every instruction builder's accounts, every codec's layout (random
+ * values of each IDL type encoded by the generated codecs, decoded by a decoder written here from
+ * the IDL, and back), account sizes, PDA seeds, errors, and the Pyth byte formats.
  */
 import { strict as assert } from "node:assert";
 import { createHash, randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import { getAddressDecoder, getAddressEncoder, getProgramDerivedAddress, getU32Encoder, type Codec } from "@solana/kit";
 import {
-  ACCOUNTS,
+  createNoopSigner,
+  getAddressDecoder,
+  getAddressEncoder,
+  getProgramDerivedAddress,
+  getU32Encoder,
+  type AccountMeta,
+  type Address,
+  type Codec,
+  type Decoder,
+  type Instruction,
+} from "@solana/kit";
+import * as sdk from "../src/index.js";
+import {
   CACHED_RISK_ARRAY_SIZE,
   EXCHANGE_SPACE,
   OracleKind,
@@ -22,38 +34,22 @@ import {
   PRICE_UPDATE_V2_LEN,
   SEEDS,
   UNDERLYING_SPACE,
-  addCollateralAssetArgsCodec,
-  addUnderlyingArgsCodec,
   cachedRiskArrayCodec,
-  collateralAssetCodec,
   decodeCachedRiskArrays,
+  decodeExchangeData,
+  decodeMarginAccountData,
   decodePythPrice,
-  errorCode,
-  decodeExchange,
-  decodeMarginAccount,
-  decodeUnderlying,
+  decodeUnderlyingData,
   encodeLegacyPriceAccount,
   encodePriceUpdateV2,
-  exchangeCodec,
+  errorCode,
   findMarginAccountPda,
-  haircutArgsCodec,
-  initializeExchangeArgsCodec,
-  instrumentCodec,
-  liquidateArgsCodec,
-  liquidationTargetCodec,
-  listInstrumentArgsCodec,
-  marginAccountCodec,
-  marginReportCodec,
-  oracleLimitsCodec,
-  positionCodec,
+  getExchangeSize,
+  getMarginAccountSize,
+  getPortfolioMarginErrorMessage,
+  getUnderlyingSize,
   pythPriceE6,
   pythQuote,
-  riskArrayRefreshedCodec,
-  riskParametersCodec,
-  tradeArgsCodec,
-  underlyingCodec,
-  underlyingParamsArgsCodec,
-  underlyingRiskCodec,
   underlyingSpaceWith,
 } from "../src/index.js";
 
@@ -158,28 +154,85 @@ const normalize = (value: unknown): unknown =>
         ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]))
         : value;
 
-const CODECS: [string, Codec<any, any>][] = [
-  ["OracleLimits", oracleLimitsCodec],
-  ["RiskParameters", riskParametersCodec],
-  ["CollateralAsset", collateralAssetCodec],
-  ["Exchange", exchangeCodec],
-  ["Instrument", instrumentCodec],
-  ["Underlying", underlyingCodec],
-  ["Position", positionCodec],
-  ["MarginAccount", marginAccountCodec],
-  ["UnderlyingRisk", underlyingRiskCodec],
-  ["MarginReport", marginReportCodec],
-  ["InitializeExchangeArgs", initializeExchangeArgsCodec],
-  ["HaircutArgs", haircutArgsCodec],
-  ["AddCollateralAssetArgs", addCollateralAssetArgsCodec],
-  ["UnderlyingParamsArgs", underlyingParamsArgsCodec],
-  ["AddUnderlyingArgs", addUnderlyingArgsCodec],
-  ["ListInstrumentArgs", listInstrumentArgsCodec],
-  ["TradeArgs", tradeArgsCodec],
-  ["LiquidationTarget", liquidationTargetCodec],
-  ["LiquidateArgs", liquidateArgsCodec],
-  ["RiskArrayRefreshed", riskArrayRefreshedCodec],
-];
+const pascal = (snake: string) => camel(snake).replace(/^./, (c) => c.toUpperCase());
+/** The generated export named `name`, or `undefined`. */
+const generated = (name: string): unknown => (sdk as Record<string, unknown>)[name];
+
+type IdlInstruction = {
+  name: string;
+  discriminator: number[];
+  accounts: { name: string; writable?: boolean; signer?: boolean }[];
+  args: IdlField[];
+};
+const INSTRUCTIONS = IDL.instructions as unknown as IdlInstruction[];
+const ACCOUNT_NAMES = new Set(IDL.accounts.map((a) => a.name));
+
+/**
+ * An instruction's arguments as the generated builders take them: an instruction whose one
+ * argument is an `args` struct used by nothing else takes that struct's fields (Codama unwraps and
+ * flattens it), any other takes its arguments by name.
+ */
+function flatArgs(ix: IdlInstruction): IdlField[] {
+  const [only] = ix.args;
+  if (ix.args.length === 1 && only!.name === "args" && typeof only!.type === "object" && "defined" in only!.type) {
+    const def = TYPES.get(only!.type.defined.name)!;
+    if (def.type.kind === "struct") return def.type.fields;
+  }
+  return ix.args;
+}
+/** The IDL types whose only codec is an instruction's data (the unwrapped `args` structs). */
+const ARGS_TYPES = new Set(
+  INSTRUCTIONS.filter((ix) => flatArgs(ix) !== ix.args).map((ix) => (ix.args[0]!.type as { defined: { name: string } }).defined.name),
+);
+
+/** A generated codec that puts `discriminator` (8 bytes) before the IDL layout: accounts and instruction data. */
+function prefixed(codec: Codec<any, any>, discriminator: number[]): Codec<any, any> {
+  return {
+    ...codec,
+    encode: (value: unknown) => {
+      const bytes = Uint8Array.from(codec.encode(value));
+      assert.deepEqual([...bytes.subarray(0, 8)], discriminator, "discriminator prefix");
+      return bytes.subarray(8);
+    },
+    decode: (bytes: Uint8Array) => {
+      const { discriminator: _, ...rest } = codec.decode(Uint8Array.of(...discriminator, ...bytes)) as Record<string, unknown>;
+      return rest;
+    },
+  } as unknown as Codec<any, any>;
+}
+
+/** Every IDL type with the generated codec that has its layout. */
+function codecsOfIdlTypes(): [string, Codec<any, any>][] {
+  const out: [string, Codec<any, any>][] = [];
+  for (const name of TYPES.keys()) {
+    if (ACCOUNT_NAMES.has(name)) {
+      const discriminator = IDL.accounts.find((a) => a.name === name)!.discriminator;
+      out.push([name, prefixed((generated(`get${name}Codec`) as () => Codec<any, any>)(), discriminator)]);
+    } else if (ARGS_TYPES.has(name)) {
+      const ix = INSTRUCTIONS.find((i) => (i.args[0]?.type as { defined?: { name: string } } | undefined)?.defined?.name === name && flatArgs(i) !== i.args)!;
+      out.push([name, prefixed((generated(`get${pascal(ix.name)}InstructionDataCodec`) as () => Codec<any, any>)(), ix.discriminator)]);
+    } else {
+      const factory = generated(`get${name}Codec`) as (() => Codec<any, any>) | undefined;
+      assert.ok(factory, `the generated client has no codec of IDL type ${name}`);
+      out.push([name, factory()]);
+    }
+  }
+  return out;
+}
+
+/** A random `ix` with every account (signers as no-op signers) and arguments, from its generated builder. */
+function buildRandom(ix: IdlInstruction): { instruction: Instruction; accounts: Address[]; args: Record<string, unknown> } {
+  const accounts = ix.accounts.map(() => getAddressDecoder().decode(randomBytes(32)));
+  const input: Record<string, unknown> = {};
+  ix.accounts.forEach((account, i) => {
+    input[camel(account.name)] = account.signer ? createNoopSigner(accounts[i]!) : accounts[i];
+  });
+  const args: Record<string, unknown> = {};
+  for (const field of flatArgs(ix)) args[camel(field.name)] = idlRandom(field.type);
+  const build = generated(`get${pascal(ix.name)}Instruction`) as (input: unknown) => Instruction;
+  assert.ok(build, `the generated client has no builder for ${ix.name}`);
+  return { instruction: build({ ...input, ...args }), accounts, args };
+}
 
 describe("the SDK matches the IDL", () => {
   test("program address", () => {
@@ -193,39 +246,64 @@ describe("the SDK matches the IDL", () => {
   });
 
   test("every instruction's accounts: names, order, writable and signer", () => {
-    assert.deepEqual(Object.keys(ACCOUNTS).sort(), IDL.instructions.map((ix) => ix.name).sort());
-    for (const ix of IDL.instructions) {
-      const expected = ix.accounts.map((a) => [a.name, `${"writable" in a && a.writable ? "w" : ""}${"signer" in a && a.signer ? "s" : ""}`]);
-      assert.deepEqual(ACCOUNTS[ix.name as keyof typeof ACCOUNTS], expected, ix.name);
+    const builders = Object.keys(sdk).filter((k) => /^get\w+Instruction$/.test(k) && k !== "getSetComputeUnitLimitInstruction" && k !== "getRefreshRiskArrayTransaction");
+    assert.deepEqual(builders.sort(), INSTRUCTIONS.map((ix) => `get${pascal(ix.name)}Instruction`).sort());
+    for (const ix of INSTRUCTIONS) {
+      const { instruction, accounts } = buildRandom(ix);
+      const metas = instruction.accounts as readonly AccountMeta[];
+      assert.deepEqual(metas.map((m) => m.address), accounts, `${ix.name}: order`);
+      const roles = metas.map((m) => `${m.role & 1 ? "w" : ""}${m.role & 2 ? "s" : ""}`);
+      assert.deepEqual(roles, ix.accounts.map((a) => `${a.writable ? "w" : ""}${a.signer ? "s" : ""}`), `${ix.name}: writable and signer`);
+      assert.equal(instruction.programAddress, PORTFOLIO_MARGIN_PROGRAM_ADDRESS);
+    }
+  });
+
+  test("every instruction's data: its discriminator, then its arguments in the IDL's layout", () => {
+    for (const ix of INSTRUCTIONS) {
+      for (let round = 0; round < 3; round++) {
+        const { instruction, args } = buildRandom(ix);
+        const data = Uint8Array.from(instruction.data!);
+        assert.deepEqual([...data.subarray(0, 8)], ix.discriminator, ix.name);
+        let offset = 8;
+        const decoded: Record<string, unknown> = {};
+        for (const field of flatArgs(ix)) [decoded[camel(field.name)], offset] = idlDecode(field.type, data, offset);
+        assert.equal(offset, data.length, `${ix.name}: data length`);
+        assert.deepEqual(normalize(decoded), normalize(args), `${ix.name}: IDL decoder`);
+        const decoder = (generated(`get${pascal(ix.name)}InstructionDataDecoder`) as () => Decoder<Record<string, unknown>>)();
+        const { discriminator: _, ...back } = decoder.decode(data);
+        assert.deepEqual(normalize(back), normalize(args), `${ix.name}: generated decoder`);
+      }
     }
   });
 
   test("every codec has the IDL type's layout (random values both ways)", () => {
-    for (const [name, codec] of CODECS) {
-      assert.ok(TYPES.has(name), `IDL type ${name}`);
+    const codecs = codecsOfIdlTypes();
+    assert.deepEqual(codecs.map(([name]) => name).sort(), [...TYPES.keys()].sort());
+    for (const [name, codec] of codecs) {
       for (let round = 0; round < 5; round++) {
         const value = idlRandom({ defined: { name } });
         const bytes = Uint8Array.from(codec.encode(value));
         const [decoded, end] = idlDecode({ defined: { name } }, bytes, 0);
         assert.equal(end, bytes.length, `${name}: encoded length`);
         assert.deepEqual(normalize(decoded), normalize(value), `${name}: IDL decoder`);
-        assert.deepEqual(normalize(codec.decode(bytes)), normalize(value), `${name}: SDK decoder`);
+        assert.deepEqual(normalize(codec.decode(bytes)), normalize(value), `${name}: generated decoder`);
       }
     }
   });
 
-  test("zero-copy accounts: IDL size = SDK size = the program's SPACE - 8; decoders check the discriminator", () => {
+  test("zero-copy accounts: IDL size = generated size - 8 = the program's SPACE - 8; decoders check the discriminator", () => {
     const cases = [
-      ["Exchange", exchangeCodec, EXCHANGE_SPACE, decodeExchange],
-      ["Underlying", underlyingCodec, UNDERLYING_SPACE, decodeUnderlying],
-      ["MarginAccount", marginAccountCodec, MARGIN_ACCOUNT_SPACE, decodeMarginAccount],
+      ["Exchange", getExchangeSize(), EXCHANGE_SPACE, decodeExchangeData],
+      ["Underlying", getUnderlyingSize(), UNDERLYING_SPACE, decodeUnderlyingData],
+      ["MarginAccount", getMarginAccountSize(), MARGIN_ACCOUNT_SPACE, decodeMarginAccountData],
     ] as const;
-    for (const [name, codec, space, decode] of cases) {
+    for (const [name, size, space, decode] of cases) {
       const def = TYPES.get(name) as unknown as { serialization: string; repr: { kind: string } };
       assert.equal(def.serialization, "bytemuck", name);
       assert.equal(def.repr.kind, "c", name);
       assert.equal(idlSize({ defined: { name } }), space - 8, name);
-      assert.equal(codec.fixedSize, space - 8, name);
+      assert.equal(size - 8, space - 8, name);
+      assert.deepEqual([...(generated(`${name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}_DISCRIMINATOR`) as Uint8Array)], IDL.accounts.find((a) => a.name === name)!.discriminator, name);
       const data = new Uint8Array(space);
       data.set(IDL.accounts.find((a) => a.name === name)!.discriminator);
       assert.doesNotThrow(() => decode(data));
@@ -324,7 +402,7 @@ describe("the SDK matches the IDL", () => {
           : Uint8Array.from(getAddressEncoder().encode(seed.path === "exchange" ? exchange : owner)),
     );
     const [expected] = await getProgramDerivedAddress({ programAddress: PORTFOLIO_MARGIN_PROGRAM_ADDRESS, seeds });
-    assert.equal((await findMarginAccountPda(exchange, owner, accountId))[0], expected);
+    assert.equal((await findMarginAccountPda({ exchange, owner, accountId }))[0], expected);
   });
 
   test("errors: every MarginError with its message, codes from 6000", () => {
@@ -332,6 +410,8 @@ describe("the SDK matches the IDL", () => {
     PORTFOLIO_MARGIN_ERRORS.forEach((error, i) => {
       assert.equal(error.code, 6000 + i);
       assert.ok(error.msg.length > 0, error.name);
+      assert.deepEqual([error.code, error.name, error.msg], [IDL.errors[i]!.code, IDL.errors[i]!.name, IDL.errors[i]!.msg], error.name);
+      assert.equal(getPortfolioMarginErrorMessage(error.code), error.msg);
     });
   });
 

@@ -20,8 +20,8 @@ import {
   UNDERLYING_SPACE,
   decodeCachedRiskArray,
   decodeCachedRiskArrays,
-  decodeExchange,
-  decodeUnderlying,
+  decodeExchangeData,
+  decodeUnderlyingData,
   decodeUnderlyingWithRiskArrays,
   getRefreshRiskArrayInstruction,
   getRefreshRiskArrayTransactions,
@@ -53,12 +53,12 @@ describe("cached risk arrays through the SDK", () => {
   let maker: Trader;
 
   const data = () => Uint8Array.from((env.svm.getAccount(env.underlyings[SOL]!.address) as { data: Uint8Array }).data);
-  const exchangeParams = () => decodeExchange(Uint8Array.from((env.svm.getAccount(env.exchange) as { data: Uint8Array }).data)).params;
+  const exchangeParams = () => decodeExchangeData(Uint8Array.from((env.svm.getAccount(env.exchange) as { data: Uint8Array }).data)).params;
   /** The SDK's verdict on the call's array at the oracle price and clock now. */
   const callStatus = () => {
     const bytes = data();
     const quote = env.underlyings[SOL]!.quote;
-    const market = riskArrayMarket(decodeUnderlying(bytes), exchangeParams(), pythPriceE6(quote.price, quote.expo), env.now());
+    const market = riskArrayMarket(decodeUnderlyingData(bytes), exchangeParams(), pythPriceE6(quote.price, quote.expo), env.now());
     return riskArrayStatus(decodeCachedRiskArray(bytes, call), market);
   };
   /** Whether the program's margin check accepts the trader's book (one long call) now. */
@@ -102,7 +102,7 @@ describe("cached risk arrays through the SDK", () => {
   });
 
   test("the refresh transactions: one per active option (not the future), each behind a 1.4M compute limit", async () => {
-    const txs = getRefreshRiskArrayTransactions(decodeUnderlying(data()), address);
+    const txs = getRefreshRiskArrayTransactions(decodeUnderlyingData(data()), address);
     assert.deepEqual(txs.map((t) => t.instrument), [call, put]);
     for (const { instrument, instructions } of txs) {
       assert.equal(instructions.length, 2);
@@ -127,7 +127,7 @@ describe("cached risk arrays through the SDK", () => {
     await assert.rejects(
       env.send("refresh_risk_array future", [
         getSetComputeUnitLimitInstruction(1_400_000),
-        getRefreshRiskArrayInstruction({ exchange: env.exchange, underlying: address, oracle: env.underlyings[SOL]!.oracle }, future),
+        getRefreshRiskArrayInstruction({ exchange: env.exchange, underlying: address, oracle: env.underlyings[SOL]!.oracle, instrument: future }),
       ]),
       isProgramError("InvalidInstrumentKind"),
     );
@@ -142,7 +142,7 @@ describe("cached risk arrays through the SDK", () => {
     console.log(`refresh_risk_array: ${refreshed.map((r) => `${r.units} CU`).join(", ")}`);
 
     const bytes = data();
-    const underlying = decodeUnderlying(bytes);
+    const underlying = decodeUnderlyingData(bytes);
     const params = exchangeParams();
     const arrays = decodeCachedRiskArrays(bytes);
     for (const i of [call, put]) {
@@ -233,7 +233,7 @@ describe("cached risk arrays through the SDK", () => {
 
   test("a new pricing volatility makes every array stale", async () => {
     await env.send("set_underlying_params", [
-      getSetUnderlyingParamsInstruction({ admin: env.admin, exchange: env.exchange, underlying: address }, { ...SOL_PARAMS, vol: 900_000n }),
+      getSetUnderlyingParamsInstruction({ admin: env.admin, exchange: env.exchange, underlying: address, params: { ...SOL_PARAMS, vol: 900_000n } }),
     ]);
     const status = callStatus();
     assert.ok(!status.fresh && status.reason === "vol");

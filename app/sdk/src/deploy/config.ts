@@ -20,7 +20,7 @@
  */
 import { isAddress, type Address } from "@solana/kit";
 import { InstrumentKind, MAX_COLLATERAL_ASSETS, MAX_INSTRUMENTS, MAX_UNDERLYINGS, NAME_LEN, OracleKind, PPM } from "../constants.js";
-import type { HaircutArgs, RiskParameters, UnderlyingParamsArgs } from "../codecs.js";
+import type { HaircutArgs, RiskParameters, UnderlyingParamsArgs } from "../generated/index.js";
 
 // ------------------------------------------------------------------ the file's format
 

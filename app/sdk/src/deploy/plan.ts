@@ -35,18 +35,10 @@ import {
   type KeyPairSigner,
   type TransactionSigner,
 } from "@solana/kit";
-import { decodeCachedRiskArrays, decodeExchange, decodeUnderlying } from "../accounts.js";
-import {
-  nameString,
-  type CachedRiskArray,
-  type Exchange,
-  type RiskParameters,
-  type Underlying,
-  type UnderlyingParamsArgs,
-} from "../codecs.js";
+import { decodeCachedRiskArrays, decodeExchangeData, decodeUnderlyingData } from "../accounts.js";
+import { nameBytes, nameString, type CachedRiskArray } from "../codecs.js";
 import {
   OracleKind,
-  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
   PPM,
   PYTH_LEGACY_PROGRAM_ADDRESS,
   InstrumentKind,
@@ -58,20 +50,26 @@ import {
   TOKEN_PROGRAM_ADDRESS,
 } from "../constants.js";
 import {
+  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
+  findExchangePda,
+  findInsuranceVaultPda,
+  findVaultPda,
   getAddCollateralAssetInstruction,
   getAddUnderlyingInstruction,
   getInitializeExchangeInstruction,
   getListInstrumentInstruction,
-  getRefreshRiskArrayTransaction,
-  getSetComputeUnitLimitInstruction,
   getSetCorrelationInstruction,
   getSetParametersInstruction,
   getSetUnderlyingParamsInstruction,
-} from "../instructions.js";
-import { findExchangePda, findInsuranceVaultPda, findUnderlyingPda, findVaultPda } from "../pda.js";
+  type Exchange,
+  type RiskParameters,
+  type Underlying,
+  type UnderlyingParamsArgs,
+} from "../generated/index.js";
+import { getRefreshRiskArrayTransaction, getSetComputeUnitLimitInstruction, withRemainingAccounts } from "../instructions.js";
+import { findUnderlyingPda } from "../pda.js";
 import { decodePythPrice, pythAccount, pythPriceE6, type PythQuote } from "../pyth.js";
 import { isqrt, riskArrayBand, riskArrayStatus, type RiskArrayMarket } from "../risk-arrays.js";
-import { nameBytes } from "../codecs.js";
 import { ConfigError, fromPpm, type ConfigIssue, type MarketSpec } from "./config.js";
 import type { DeployTarget } from "./target.js";
 
@@ -134,10 +132,10 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
     );
   }
 
-  const [exchange] = await findExchangePda(payer.address, pda);
-  const [insuranceVault] = await findInsuranceVaultPda(exchange, pda);
+  const [exchange] = await findExchangePda({ creator: payer.address }, pda);
+  const [insuranceVault] = await findInsuranceVaultPda({ exchange }, pda);
   const exchangeAccount = await target.getAccount(exchange);
-  const state: Exchange | null = exchangeAccount ? decodeExchange(exchangeAccount.data) : null;
+  const state: Exchange | null = exchangeAccount ? decodeExchangeData(exchangeAccount.data) : null;
   const now = await target.now();
   const actions: DeployAction[] = [];
   const notes: string[] = [];
@@ -176,11 +174,10 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       issue("quote.mint", `required on ${where} (the script creates mints only on localnet)`);
     }
     if (quoteMint) {
-      const [quoteVault] = await findVaultPda(exchange, quoteMint, pda);
+      const [quoteVault] = await findVaultPda({ exchange, mint: quoteMint }, pda);
       instructions.push(
         getInitializeExchangeInstruction(
-          { creator: payer, exchange, quoteMint, quoteVault, insuranceVault },
-          { params: spec.params, quoteDepositCap: spec.quote.depositCap ?? U64_MAX },
+          { creator: payer, exchange, quoteMint, quoteVault, insuranceVault, params: spec.params, quoteDepositCap: spec.quote.depositCap ?? U64_MAX },
           pda,
         ),
       );
@@ -217,7 +214,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
         kind: "update",
         label: "set_parameters",
         details: changed,
-        instructions: withBudget([getSetParametersInstruction({ admin: payer, exchange }, spec.params, { ...pda, remainingAccounts })]),
+        instructions: withBudget([withRemainingAccounts(getSetParametersInstruction({ admin: payer, exchange, params: spec.params }, pda), remainingAccounts)]),
       };
     }
   }
@@ -242,7 +239,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
     if (u.index < underlyingCount) {
       const account = await target.getAccount(address);
       if (!account) throw new Error(`${field}: the exchange lists ${address}, which does not exist`);
-      const onChain = decodeUnderlying(account.data);
+      const onChain = decodeUnderlyingData(account.data);
       existing.push(onChain);
       existingArrays.push(decodeCachedRiskArrays(account.data));
       oracles.push(await readOracle(target, onChain.oracle, onChain.oracleKind));
@@ -266,7 +263,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
           kind: "update",
           label: `set_underlying_params ${u.name}`,
           details: changed,
-          instructions: withBudget([getSetUnderlyingParamsInstruction({ admin: payer, exchange, underlying: address }, u.params, pda)]),
+          instructions: withBudget([getSetUnderlyingParamsInstruction({ admin: payer, exchange, underlying: address, params: u.params }, pda)]),
         };
         (u.params.scanRange <= onChain.scanRange ? shrinking : growing).push(action);
       }
@@ -311,8 +308,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
         ],
         instructions: withBudget([
           getAddUnderlyingInstruction(
-            { admin: payer, exchange, underlying: address, oracle },
-            { index: u.index, name: nameBytes(u.name), oracleKind: u.oracleKind, feedId: u.feedId, params: u.params },
+            { admin: payer, exchange, underlying: address, oracle, index: u.index, name: nameBytes(u.name), oracleKind: u.oracleKind, feedId: u.feedId, params: u.params },
             pda,
           ),
         ]),
@@ -341,10 +337,10 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
         label: "set_correlation",
         details: changed,
         instructions: withBudget([
-          getSetCorrelationInstruction({ admin: payer, exchange }, spec.correlation, {
-            ...pda,
-            remainingAccounts: addresses.map((address) => ({ address, role: AccountRole.WRITABLE })),
-          }),
+          withRemainingAccounts(
+            getSetCorrelationInstruction({ admin: payer, exchange, matrix: [...spec.correlation] }, pda),
+            addresses.map((address) => ({ address, role: AccountRole.WRITABLE })),
+          ),
         ]),
       });
     }
@@ -388,13 +384,9 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       issue(`${field}.mint`, `required on ${where} (the script creates mints only on localnet)`);
       continue;
     }
-    const [vault] = await findVaultPda(exchange, mint, pda);
+    const [vault] = await findVaultPda({ exchange, mint }, pda);
     instructions.push(
-      getAddCollateralAssetInstruction(
-        { admin: payer, exchange, mint, vault },
-        { underlying: c.underlying, depositCap: c.depositCap, haircut: c.haircut },
-        pda,
-      ),
+      getAddCollateralAssetInstruction({ admin: payer, exchange, mint, vault, underlying: c.underlying, depositCap: c.depositCap, haircut: c.haircut }, pda),
     );
     const h = c.haircut;
     collateral.push({
@@ -443,8 +435,7 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       ],
       instructions: withBudget([
         getListInstrumentInstruction(
-          { admin: payer, exchange, underlying: addresses[instrument.underlying]! },
-          { kind: instrument.kind, strike: instrument.strike, expiry, contractSize: instrument.contractSize },
+          { admin: payer, exchange, underlying: addresses[instrument.underlying]!, kind: instrument.kind, strike: instrument.strike, expiry, contractSize: instrument.contractSize },
           pda,
         ),
       ]),
