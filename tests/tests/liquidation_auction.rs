@@ -93,6 +93,28 @@ async fn liquidate(
     Ok(event)
 }
 
+/// Sends a `liquidate` that must fail with `error`, and asserts it changed nothing: the two
+/// accounts, the exchange, the quote vault and the insurance vault.
+async fn refused(
+    env: &mut Env,
+    (keeper, keeper_account): (&Trader, &Pubkey),
+    account: &Pubkey,
+    (target, quantity): (LiquidationTarget, u64),
+    error: MarginError,
+) {
+    let keys = [
+        *account,
+        *keeper_account,
+        env.exchange,
+        env.assets[0].vault,
+        env.insurance_vault,
+    ];
+    let snapshot = env.snapshot(&keys).await;
+    let result = liquidate(env, keeper, keeper_account, account, target, quantity).await;
+    assert_error(result.map(|_| ()), error);
+    assert_eq!(env.snapshot(&keys).await, snapshot);
+}
+
 /// Asserts the event (when there is one) carries this rate and fee, and the insurance share.
 fn assert_step(step: &Option<LiquidationStep>, fee_rate: u64, fee: i64) {
     if let Some(step) = step {
@@ -195,28 +217,14 @@ async fn liquidation_auction_restarts_after_a_recovery() {
     let (report, _) = env.margin_report(&account).await.unwrap();
     assert!(report.health >= 0, "health {}", report.health);
     assert_eq!(env.load::<MarginAccount>(&account).await.in_liquidation, 1);
-    let keys = [
-        account,
-        keeper_account,
-        env.exchange,
-        env.assets[0].vault,
-        env.insurance_vault,
-    ];
-    let snapshot = env.snapshot(&keys).await;
-    assert_error(
-        liquidate(
-            &mut env,
-            &keeper,
-            &keeper_account,
-            &account,
-            target(future),
-            1,
-        )
-        .await
-        .map(|_| ()),
+    refused(
+        &mut env,
+        (&keeper, &keeper_account),
+        &account,
+        (target(future), 1),
         MarginError::NotLiquidatable,
-    );
-    assert_eq!(env.snapshot(&keys).await, snapshot);
+    )
+    .await;
 
     // A day later, a new dip to 100. The old clock would price it at the maximum.
     env.advance(DAY).await;
@@ -343,22 +351,14 @@ async fn a_cheap_long_option_can_be_taken_alone() {
     assert!(before.health < 0, "health {}", before.health);
 
     // More than the per-call cap (half of 10 while equity is positive): refused, no change.
-    let keys = [account, keeper_account, env.exchange, env.insurance_vault];
-    let snapshot = env.snapshot(&keys).await;
-    assert_error(
-        liquidate(
-            &mut env,
-            &keeper,
-            &keeper_account,
-            &account,
-            target(call),
-            6,
-        )
-        .await
-        .map(|_| ()),
+    refused(
+        &mut env,
+        (&keeper, &keeper_account),
+        &account,
+        (target(call), 6),
         MarginError::LiquidationTooLarge,
-    );
-    assert_eq!(env.snapshot(&keys).await, snapshot);
+    )
+    .await;
 
     // Five calls at mark: far out of the money, worth well under 1 USD each.
     let mark = mark(&mut env, &account, call).await;
@@ -559,22 +559,14 @@ async fn a_slice_of_a_hedged_book_succeeds_at_the_maximum_fee() {
     assert!(before.health < 0 && before.equity > 0);
 
     // One leg of the hedge alone raises the requirement: refused, nothing changes.
-    let keys = [hedged, keeper_account, env.exchange, env.insurance_vault];
-    let snapshot = env.snapshot(&keys).await;
-    assert_error(
-        liquidate(
-            &mut env,
-            &keeper,
-            &keeper_account,
-            &hedged,
-            target(future),
-            1,
-        )
-        .await
-        .map(|_| ()),
+    refused(
+        &mut env,
+        (&keeper, &keeper_account),
+        &hedged,
+        (target(future), 1),
         MarginError::LiquidationWorsensHealth,
-    );
-    assert_eq!(env.snapshot(&keys).await, snapshot);
+    )
+    .await;
 
     // A 25% slice at 20%: 2 of 10 futures, 10 of 40 puts, 2.5 of 10 SOL.
     let put_mark = mark(&mut env, &hedged, put).await;
