@@ -17,8 +17,8 @@
  *      with NodeNext resolution, which wants them, and renderers-js has no option for it.
  *   5. Copy to src/generated/ (or, with --check, compare).
  *
- * Versions are pinned in package.json with overrides (see /work/shared/TOOLCHAIN.md: the newest
- * Codama set does not install from the registry used here).
+ * Versions are pinned in package.json with overrides (the newest Codama set does not install from
+ * the registry used here; app/sdk/README.md, "The generated client", has the versions).
  */
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,14 +34,22 @@ const IDL = join(SDK, "idl/portfolio_margin.json");
 const OUT = join(SDK, "src/generated");
 const REFRESH = "(cd app/sdk && npm run generate)";
 
+/** Failures throw, so the `finally` below removes the temporary folder; the top level exits 1. */
+class GenerateError extends Error {}
+function fail(message) {
+  throw new GenerateError(message);
+}
+const report = (error) => {
+  process.stderr.write(`[generate] error: ${error instanceof GenerateError ? error.message : error?.stack ?? error}\n`);
+  process.exit(1);
+};
+process.on("uncaughtException", report);
+process.on("unhandledRejection", report);
+
 const args = process.argv.slice(2);
 const check = args.includes("--check");
 for (const arg of args) if (arg !== "--check") fail(`unknown argument '${arg}' (usage: generate.mjs [--check])`);
 
-function fail(message) {
-  process.stderr.write(`[generate] error: ${message}\n`);
-  process.exit(1);
-}
 
 /** Each event's data (a struct behind a hidden discriminator prefix) as a defined type of the same name. */
 function eventsAsDefinedTypesVisitor() {

@@ -12,14 +12,9 @@
  * - `getSetComputeUnitLimitInstruction` (the compute-budget program's, not ours).
  * - The `refresh_risk_array` transactions (one option each, behind a compute-unit limit).
  */
-import type { AccountMeta, Address, Instruction, TransactionSigner } from "@solana/kit";
+import type { AccountMeta, Address, Instruction } from "@solana/kit";
 import { COMPUTE_BUDGET_PROGRAM_ADDRESS, InstrumentKind, InstrumentStatus, REFRESH_RISK_ARRAY_COMPUTE_UNITS } from "./constants.js";
 import { getRefreshRiskArrayInstruction, type Instrument, type Underlying } from "./generated/index.js";
-
-/** The address of an account given as an address or a signer. */
-export function addressOf(value: Address | TransactionSigner): Address {
-  return typeof value === "object" && value !== null && "address" in value ? value.address : value;
-}
 
 /** `instruction` with `remaining` appended after its named accounts, in order. */
 export function withRemainingAccounts<T extends Instruction>(instruction: T, remaining: readonly AccountMeta[]): T {
