@@ -5,15 +5,15 @@
 //! accept it.
 //!
 //! The replay follows `programs/portfolio-margin/src/instructions/keeper/liquidate.rs`, and
-//! every piece it calls is the program's own (`MarginAccount::apply_fill`, `add_quote`,
-//! `debit`/`credit`, `quote_floor`/`quote_ceil`, `auction_start`, `fee_rate`, `charge_fee`,
-//! `step_quantity`, `mark_price`, `within_target`, `MarketSet::evaluate`). Simulation before
-//! sending still guards against any drift.
+//! every piece it calls is the program's own (`LiquidationParties`: the position, collateral
+//! and slice transfers; `add_quote`, `quote_floor`, `auction_start`, `fee_rate`, `charge_fee`,
+//! `step_quantity`, `within_target`, `MarketSet::evaluate`). Simulation before sending still
+//! guards against any drift.
 
 use anchor_lang::prelude::Pubkey;
 use portfolio_margin::instructions::{
-    auction_start, charge_fee, fee_rate, mark_price, step_quantity, within_target,
-    LiquidationParties, LiquidationTarget,
+    auction_start, charge_fee, fee_rate, step_quantity, within_target, LiquidationParties,
+    LiquidationTarget,
 };
 use portfolio_margin::margin::{MarginState, MarketSet};
 use portfolio_margin::state::*;
@@ -88,7 +88,6 @@ pub struct LiquidationContext<'a> {
     health_before: I80F48,
     before: MarginState,
     rate: u64,
-    target_underlying: u8,
 }
 
 impl<'a> LiquidationContext<'a> {
@@ -124,7 +123,6 @@ impl<'a> LiquidationContext<'a> {
             health_before,
             before,
             rate,
-            target_underlying,
         })
     }
 
@@ -178,30 +176,24 @@ impl<'a> LiquidationContext<'a> {
         let mut liquidatee = self.liquidatee;
         let mut liquidator = self.liquidator;
         let quote_decimals = exchange.collateral[QUOTE_ASSET_INDEX].decimals;
-        let target_spot = || -> Result<u64, KeeperError> {
-            Ok(self
-                .markets
-                .market(self.target_underlying)
-                .map_err(engine)?
-                .price
-                .price)
-        };
 
-        // The cap applies while the account's equity is positive (as in the program).
+        // The cap applies while the account's equity is positive (as in the program). The
+        // transfers are the program's own (`LiquidationParties`), on the copies.
         let capped = self.capped();
+        let mut parties = LiquidationParties {
+            exchange,
+            markets: &self.markets,
+            liquidatee: &mut liquidatee,
+            liquidator: &mut liquidator,
+            quote_decimals,
+            now,
+        };
         let (quantity, mark, closes_out) = match target {
             LiquidationTarget::Position {
                 underlying,
                 instrument,
             } => {
-                let Some(held) = liquidatee
-                    .positions
-                    .iter()
-                    .find(|p| {
-                        p.is_active() && p.underlying == underlying && p.instrument == instrument
-                    })
-                    .map(|p| p.quantity)
-                else {
+                let Ok(held) = parties.held_position(underlying, instrument) else {
                     preview.refusal = Some(Refusal::NothingToLiquidate);
                     return Ok(preview);
                 };
@@ -209,7 +201,7 @@ impl<'a> LiquidationContext<'a> {
                     .markets
                     .instrument(underlying, instrument)
                     .map_err(engine)?;
-                let spot = target_spot()?;
+                let spot = self.markets.market(underlying).map_err(engine)?.price.price;
                 let unit_value_e12 = i128::from(spot) * i128::from(entry.contract_size);
                 let Some(quantity) =
                     step_quantity(held.unsigned_abs(), requested, params, capped, |left| {
@@ -220,52 +212,15 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::TooLarge);
                     return Ok(preview);
                 };
-                let market = *self.markets.market(underlying).map_err(engine)?;
-                let mark = mark_price(exchange, &market, &entry, now).map_err(engine)?;
-                let signed = i64::try_from(quantity)
-                    .map_err(|_| KeeperError::Engine("quantity overflow".into()))?;
-                let taken = if held > 0 { signed } else { -signed };
-                let is_future = entry.kind == instrument_kind::FUTURE;
-                let fill = Fill {
-                    underlying,
-                    instrument,
-                    is_future,
-                    contract_size: entry.contract_size,
-                    quantity: -taken,
-                    price: mark,
-                };
-                liquidatee
-                    .apply_fill(&fill, quote_decimals)
+                let mark = parties
+                    .take_position(underlying, instrument, held, quantity)
                     .map_err(engine)?;
-                liquidator
-                    .apply_fill(
-                        &Fill {
-                            quantity: taken,
-                            ..fill
-                        },
-                        quote_decimals,
-                    )
-                    .map_err(engine)?;
-                if !is_future {
-                    let premium = quote_ceil(
-                        i128::from(mark) * i128::from(quantity) * i128::from(entry.contract_size),
-                        quote_decimals,
-                    )
-                    .map_err(engine)?;
-                    let (payer, payee) = if held > 0 {
-                        (&mut liquidator, &mut liquidatee)
-                    } else {
-                        (&mut liquidatee, &mut liquidator)
-                    };
-                    payer.add_quote(-premium).map_err(engine)?;
-                    payee.add_quote(premium).map_err(engine)?;
-                }
                 (quantity, mark, quantity == held.unsigned_abs())
             }
             LiquidationTarget::Collateral { asset } => {
                 let index = usize::from(asset);
-                let decimals = exchange.collateral[index.min(MAX_COLLATERAL_ASSETS - 1)].decimals;
-                let held = liquidatee
+                let held = parties
+                    .liquidatee
                     .balances
                     .get(index)
                     .and_then(|b| u64::try_from(*b).ok())
@@ -274,28 +229,21 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::NothingToLiquidate);
                     return Ok(preview);
                 }
-                let spot = target_spot()?;
-                let value_e12 = |amount: u64| -> Result<i128, KeeperError> {
-                    (i128::from(amount) * i128::from(spot) * 1_000_000)
-                        .checked_div(10i128.pow(u32::from(decimals)))
-                        .ok_or_else(|| KeeperError::Engine("collateral value overflow".into()))
-                };
                 let Some(quantity) = step_quantity(held, requested, params, capped, |left| {
-                    quote_floor(value_e12(left)?, quote_decimals).map_err(engine)
+                    quote_floor(
+                        parties.collateral_value_e12(index, left).map_err(engine)?,
+                        quote_decimals,
+                    )
+                    .map_err(engine)
                 })?
                 else {
                     preview.refusal = Some(Refusal::TooLarge);
                     return Ok(preview);
                 };
-                let value = quote_floor(value_e12(quantity)?, quote_decimals).map_err(engine)?;
-                liquidatee.debit(index, quantity).map_err(engine)?;
-                liquidator.credit(index, quantity).map_err(engine)?;
-                liquidatee.add_quote(value).map_err(engine)?;
-                liquidator.add_quote(-value).map_err(engine)?;
-                (quantity, spot, quantity == held)
+                let price = parties.take_collateral(index, quantity).map_err(engine)?;
+                (quantity, price, quantity == held)
             }
             LiquidationTarget::Slice => {
-                // The program's own slice transfer, on the copies.
                 let cap = if capped {
                     params.liquidation_max_fraction
                 } else {
@@ -305,14 +253,6 @@ impl<'a> LiquidationContext<'a> {
                     preview.refusal = Some(Refusal::TooLarge);
                     return Ok(preview);
                 }
-                let mut parties = LiquidationParties {
-                    exchange,
-                    markets: &self.markets,
-                    liquidatee: &mut liquidatee,
-                    liquidator: &mut liquidator,
-                    quote_decimals,
-                    now,
-                };
                 parties.take_slice(requested).map_err(engine)?;
                 (requested, 0, requested == PPM)
             }

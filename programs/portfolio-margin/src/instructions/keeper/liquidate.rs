@@ -250,7 +250,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 |left| quote_floor(unit_value_e12 * i128::from(left), quote_decimals),
             )?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let (mark, _) = parties.take_position(underlying, instrument, held, quantity)?;
+            let mark = parties.take_position(underlying, instrument, held, quantity)?;
             (quantity, mark)
         }
         LiquidationTarget::Collateral { asset } => {
@@ -261,7 +261,7 @@ pub fn liquidate<'info>(ctx: Context<'info, Liquidate<'info>>, args: LiquidateAr
                 quote_floor(parties.collateral_value_e12(index, left)?, quote_decimals)
             })?
             .ok_or(MarginError::LiquidationTooLarge)?;
-            let (price, _) = parties.take_collateral(index, quantity)?;
+            let price = parties.take_collateral(index, quantity)?;
             (quantity, price)
         }
         LiquidationTarget::Slice => {
@@ -410,24 +410,36 @@ impl LiquidationParties<'_> {
 
     /// Moves `quantity` contracts of the liquidatee's position (of sign `held`) to the
     /// liquidator at mark (options change hands at their mark: the side receiving a long pays).
-    /// Returns the mark and the spot notional taken, USD `expo = -12`.
+    /// An expired position is not taken over (`InstrumentExpired`): its value is fixed (or about
+    /// to be) by the settlement price, not the mark, and `settle_instrument` and
+    /// `settle_positions` turn it into quote; taking it at mark would move |mark − settlement| to
+    /// the liquidator. Returns the mark, USD `expo = -6`.
     pub fn take_position(
         &mut self,
         underlying: u8,
         instrument: u8,
         held: i64,
         quantity: u64,
-    ) -> Result<(u64, i128)> {
+    ) -> Result<u64> {
         let entry = self.markets.instrument(underlying, instrument)?;
-        // An expired position is not taken over: its value is fixed (or about to be) by the
-        // settlement price, not the mark; `settle_instrument` and `settle_positions` turn it into
-        // quote. Taking it at mark would move |mark - settlement| to the liquidator.
         require!(
             !crate::expiry::is_expired(&entry, self.now),
             MarginError::InstrumentExpired
         );
+        self.take_listed(&entry, underlying, instrument, held, quantity)
+    }
+
+    /// `take_position` of a live instrument whose listing terms are `entry`.
+    fn take_listed(
+        &mut self,
+        entry: &Instrument,
+        underlying: u8,
+        instrument: u8,
+        held: i64,
+        quantity: u64,
+    ) -> Result<u64> {
         let market = *self.markets.market(underlying)?;
-        let mark = mark_price(self.exchange, &market, &entry, self.now)?;
+        let mark = mark_price(self.exchange, &market, entry, self.now)?;
         let signed = i64::try_from(quantity).map_err(|_| MarginError::MathOverflow)?;
         let taken = if held > 0 { signed } else { -signed };
         let is_future = entry.kind == instrument_kind::FUTURE;
@@ -460,15 +472,13 @@ impl LiquidationParties<'_> {
             payer.add_quote(-premium)?;
             payee.add_quote(premium)?;
         }
-        let notional =
-            i128::from(market.price.price) * i128::from(entry.contract_size) * i128::from(quantity);
-        Ok((mark, notional))
+        Ok(mark)
     }
 
-    /// Takes `fraction` (`expo = -6`) of every position and every non-quote collateral
-    /// balance, each rounded down so the legs keep their proportions. Returns the notional taken, USD
-    /// `expo = -12`.
-    pub fn take_slice(&mut self, fraction: u64) -> Result<i128> {
+    /// Takes `fraction` (`expo = -6`) of every live position and every non-quote collateral
+    /// balance, each rounded down so the legs keep their proportions; expired legs are left for
+    /// settlement (see `take_position`).
+    pub fn take_slice(&mut self, fraction: u64) -> Result<()> {
         let held: Vec<Position> = self
             .liquidatee
             .positions
@@ -480,31 +490,24 @@ impl LiquidationParties<'_> {
             !held.is_empty() || self.liquidatee.balances[1..].iter().any(|b| *b > 0),
             MarginError::NothingToLiquidate
         );
-        let mut notional = 0i128;
         let mut taken = false;
         for position in held {
             let size = u128::from(position.quantity.unsigned_abs()) * u128::from(fraction);
             let contracts =
                 u64::try_from(size / u128::from(PPM)).map_err(|_| MarginError::MathOverflow)?;
-            // Expired legs are left for settlement (see `take_position`).
-            let expired = crate::expiry::is_expired(
-                &self
-                    .markets
-                    .instrument(position.underlying, position.instrument)?,
-                self.now,
-            );
-            if contracts == 0 || expired {
+            let entry = self
+                .markets
+                .instrument(position.underlying, position.instrument)?;
+            if contracts == 0 || crate::expiry::is_expired(&entry, self.now) {
                 continue;
             }
-            let (_, value) = self.take_position(
+            self.take_listed(
+                &entry,
                 position.underlying,
                 position.instrument,
                 position.quantity,
                 contracts,
             )?;
-            notional = notional
-                .checked_add(value)
-                .ok_or(MarginError::MathOverflow)?;
             taken = true;
         }
         for index in 1..MAX_COLLATERAL_ASSETS {
@@ -513,16 +516,13 @@ impl LiquidationParties<'_> {
                 u64::try_from(u128::from(balance) * u128::from(fraction) / u128::from(PPM))
                     .map_err(|_| MarginError::MathOverflow)?;
             if amount > 0 {
-                let (_, value) = self.take_collateral(index, amount)?;
-                notional = notional
-                    .checked_add(value)
-                    .ok_or(MarginError::MathOverflow)?;
+                self.take_collateral(index, amount)?;
                 taken = true;
             }
         }
         // A fraction too small to move a whole contract or a native unit anywhere.
         require!(taken, MarginError::ZeroAmount);
-        Ok(notional)
+        Ok(())
     }
 
     /// Value of `amount` native units of collateral asset `index` at its oracle price, USD
@@ -536,8 +536,8 @@ impl LiquidationParties<'_> {
     }
 
     /// Sells `amount` of the liquidatee's collateral asset `index` to the liquidator at the
-    /// oracle price against quote. Returns the price and the value, USD `expo = -12`.
-    pub fn take_collateral(&mut self, index: usize, amount: u64) -> Result<(u64, i128)> {
+    /// oracle price against quote. Returns the price, USD `expo = -6`.
+    pub fn take_collateral(&mut self, index: usize, amount: u64) -> Result<u64> {
         let value_e12 = self.collateral_value_e12(index, amount)?;
         let value = quote_floor(value_e12, self.quote_decimals)?;
         self.liquidatee.debit(index, amount)?;
@@ -549,7 +549,7 @@ impl LiquidationParties<'_> {
             .market(self.exchange.collateral[index].underlying)?
             .price
             .price;
-        Ok((price, value_e12))
+        Ok(price)
     }
 }
 
