@@ -81,7 +81,7 @@ pub fn payoff_at(
 /// value, `LAST_DAY_TIME_VALUE x vol` (`vol` `expo = -6`) of its notional, since its intrinsic
 /// value understates what it owes. Rounded up.
 #[inline(never)]
-pub fn expired_leg(
+pub fn standalone_leg(
     position: &Position,
     instrument: &Instrument,
     (spot, scan_range, vol): (u64, u64, u64),
@@ -128,13 +128,14 @@ pub fn expired_leg(
 
 /// The calendar-spread charge of `account`'s live futures on underlying `index` (listed in
 /// `underlying`), USD, at `spot`: a second pass over the positions, run only for an
-/// underlying whose futures are on both sides and of more than one expiry.
+/// underlying whose futures are on both sides and of more than one expiry. `cutoff` is
+/// `last_day_cutoff(now)`: futures past it are margined on their own.
 pub fn calendar_charge(
     account: &MarginAccount,
     index: u8,
     underlying: &Underlying,
     spot: I80F48,
-    now: i64,
+    cutoff: i64,
 ) -> Result<I80F48> {
     let mut calendar = Calendar::default();
     for position in account
@@ -143,9 +144,7 @@ pub fn calendar_charge(
         .filter(|p| p.is_active() && p.underlying == index)
     {
         let instrument = underlying.instrument(usize::from(position.instrument))?;
-        if instrument.kind != instrument_kind::FUTURE
-            || offsets_nothing(instrument, last_day_cutoff(now))
-        {
+        if instrument.kind != instrument_kind::FUTURE || offsets_nothing(instrument, cutoff) {
             continue;
         }
         let quantity = I80F48::from_num(position.quantity)
@@ -181,11 +180,6 @@ impl Calendar {
             self.short = self.short.sub_or_err(quantity)?;
         }
         Ok(())
-    }
-
-    /// Whether the futures are on both sides and of more than one expiry (else no charge).
-    pub fn is_spread(&self) -> bool {
-        self.long > I80F48::ZERO && self.short > I80F48::ZERO && self.furthest > self.nearest
     }
 
     /// The calendar-spread charge, USD: `min(long, short) x spot x spread x (furthest −

@@ -514,7 +514,7 @@ impl MarketSet {
             // A position in its last day or expired offsets nothing: valued on its own, outside
             // the scenarios.
             if expiry::offsets_nothing(instrument, cutoff) {
-                let (value, charge) = expiry::expired_leg(
+                let (value, charge) = expiry::standalone_leg(
                     position,
                     instrument,
                     (market.price.price, market.scan_range, market.vol),
@@ -589,13 +589,8 @@ impl MarketSet {
                 // q x (mark − price) added to the P&L at the price, both terms <= 0.
                 let price = market.price.price;
                 let ema = market.price.ema_price;
-                // Both differences fit i64: prices are u64 read from i64 oracle fields.
-                let below = i64::try_from(price.saturating_sub(ema))
-                    .map_err(|_| MarginError::MathOverflow)?;
-                let above = i64::try_from(ema.saturating_sub(price))
-                    .map_err(|_| MarginError::MathOverflow)?;
-                let low = math::from_ppm_signed(-below)?;
-                let high = math::from_ppm(above.unsigned_abs())?;
+                let low = I80F48::ZERO.sub_or_err(math::from_ppm(price.saturating_sub(ema))?)?;
+                let high = math::from_ppm(ema.saturating_sub(price))?;
                 let adjustment = long.mul_or_err(low)?.add_or_err(short.mul_or_err(high)?)?;
                 pieces.initial_equity[local] =
                     pieces.initial_equity[local].add_or_err(adjustment)?;
@@ -609,7 +604,7 @@ impl MarketSet {
                 .flatten()
                 .ok_or_else(|| error!(MarginError::MissingRemainingAccount))?;
             let charge =
-                expiry::calendar_charge(account, market.index, view, market.params.spot, now)?;
+                expiry::calendar_charge(account, market.index, view, market.params.spot, cutoff)?;
             pieces.charge[local] = pieces.charge[local].add_or_err(charge)?;
         }
         crate::probe!("evaluate: positions");
