@@ -6,7 +6,11 @@
  * `StaleRiskArray`), and prints what it did ("nothing to do" when the exchange already matches and
  * every array is fresh). A bad config stops before anything is sent, naming the field.
  *
- *   scripts/deploy --url http://127.0.0.1:8899 --keypair ~/.config/solana/id.json [--config <path>] [--dry-run]
+ *   deploy --url http://127.0.0.1:8899 --keypair ~/.config/solana/id.json [--config <path>]
+ *          [--program target/deploy/portfolio_margin.so [--program-keypair <path>]] [--dry-run]
+ *
+ * `--program` first deploys the build through the upgradeable BPF loader (buffer, writes,
+ * `DeployWithMaxDataLen`, or `Upgrade` when the deployed bytes differ; app/sdk/src/deploy/program.ts).
  *
  * The work is in app/sdk/src/deploy (config checks, planning, sending); this is the entry point
  * Anchor's convention expects here. Build: `npm run build` in app/sdk (tsc with
@@ -31,4 +35,5 @@ function repositoryRoot(): string {
 
 process.exitCode = await runCli(process.argv.slice(2), {
   config: resolve(repositoryRoot(), "migrations/config/localnet.json"),
+  programKeypair: resolve(repositoryRoot(), "migrations/keys/portfolio_margin-keypair.json"),
 });

@@ -23,3 +23,4 @@ export * from "./pda.js";
 export * from "./pyth.js";
 export * from "./report.js";
 export * from "./risk-arrays.js";
+export * from "./surfnet.js";

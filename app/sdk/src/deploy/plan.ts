@@ -75,7 +75,7 @@ import type { DeployTarget } from "./target.js";
 
 export type DeployAction = {
   /**
-   * `create` (accounts or listings), `update` (parameters), `oracle` (a LiteSVM price account) or
+   * `create` (accounts or listings), `update` (parameters), `oracle` (a price account written by LiteSVM or a Surfpool cheatcode) or
    * `refresh` (an option's cached risk array, `refresh_risk_array`).
    */
   kind: "create" | "update" | "oracle" | "refresh";
@@ -85,7 +85,7 @@ export type DeployAction = {
   details: string[];
   /** Sent as one transaction (with the payer and these instructions' signers). */
   instructions?: Instruction[];
-  /** LiteSVM only: written with `setAccount`. */
+  /** Written with the target's `setAccount` (LiteSVM, or a Surfpool node's `surfnet_setAccount`). */
   account?: EncodedAccount;
   /** `refresh`: the array it builds (read back and printed once applied). */
   riskArray?: { underlying: Address; instrument: number; name: string };
@@ -281,19 +281,19 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
       else if (account.owner !== owner) {
         issue(`${field}.oracle.address`, `${oracle} is owned by ${account.owner}; a ${oracleKindName(u.oracleKind)} account is owned by ${owner}`);
       }
-    } else if (target.kind === "litesvm" && target.setAccount) {
+    } else if (target.setAccount) {
       oracle = (await generateKeyPairSigner()).address;
       const quote: PythQuote = { price: u.localnetPriceE8, conf: u.localnetPriceE8 / 1000n, emaPrice: u.localnetPriceE8, expo: -8, publishTime: now };
       oracles.push({ address: oracle, quote });
       adding.push({
         kind: "oracle",
         label: `oracle ${u.name}`,
-        details: [`${oracleKindName(u.oracleKind)} account ${oracle} at ${formatE8(u.localnetPriceE8)} USD (LiteSVM setAccount)`],
+        details: [`${oracleKindName(u.oracleKind)} account ${oracle} at ${formatE8(u.localnetPriceE8)} USD (${target.kind === "litesvm" ? "LiteSVM setAccount" : "surfnet_setAccount cheatcode"})`],
         account: pythAccount(oracle, u.oracleKind, quote, u.feedId),
       });
     } else {
       oracles.push({ address: null, problem: "not configured" });
-      issue(`${field}.oracle.address`, `required on ${where} (Pyth-format accounts are written only on LiteSVM)`);
+      issue(`${field}.oracle.address`, `required on ${where} (Pyth-format accounts are written only on LiteSVM or a node with Surfpool cheatcodes)`);
     }
     if (u.oracleKind === OracleKind.PythPull && !u.feedIdGiven && target.kind !== "litesvm") {
       issue(`${field}.oracle.feed_id`, `required for a pyth_pull oracle on ${where}`);
@@ -557,7 +557,7 @@ export async function applyDeployment(
   for (const action of plan.actions) {
     if (action.account) {
       if (!options.target.setAccount) throw new Error(`${action.label}: ${options.target.description} cannot write accounts`);
-      options.target.setAccount(action.account);
+      await options.target.setAccount(action.account);
       sent.push({ label: action.label });
       options.log?.(`  done ${action.label}`);
       continue;
@@ -623,24 +623,29 @@ export async function deployMarket(options: DeployOptions & { dryRun?: boolean; 
 // ------------------------------------------------------------------ helpers
 
 /** `SystemProgram::CreateAccount` + `spl_token::InitializeMint2` (no freeze authority). */
-export function createMintInstructions(payer: TransactionSigner, mint: KeyPairSigner, decimals: number, rent: bigint): Instruction[] {
-  const create = new Uint8Array(4 + 8 + 8 + 32);
-  const view = new DataView(create.buffer);
+/** System `CreateAccount`: `account` (a new keypair) gets `lamports` and `space` bytes owned by `owner`. */
+export function createAccountInstruction(payer: TransactionSigner, account: KeyPairSigner, lamports: bigint, space: number, owner: Address): Instruction {
+  const data = new Uint8Array(4 + 8 + 8 + 32);
+  const view = new DataView(data.buffer);
   view.setUint32(0, 0, true); // CreateAccount
-  view.setBigUint64(4, rent, true);
-  view.setBigUint64(12, BigInt(MINT_LEN), true);
-  create.set(getAddressEncoder().encode(TOKEN_PROGRAM_ADDRESS), 20);
+  view.setBigUint64(4, lamports, true);
+  view.setBigUint64(12, BigInt(space), true);
+  data.set(getAddressEncoder().encode(owner), 20);
+  const signers: AccountSignerMeta[] = [
+    { address: payer.address, role: AccountRole.WRITABLE_SIGNER, signer: payer },
+    { address: account.address, role: AccountRole.WRITABLE_SIGNER, signer: account },
+  ];
+  return { programAddress: SYSTEM_PROGRAM_ADDRESS, accounts: signers, data };
+}
+
+export function createMintInstructions(payer: TransactionSigner, mint: KeyPairSigner, decimals: number, rent: bigint): Instruction[] {
   const init = new Uint8Array(1 + 1 + 32 + 1);
   init[0] = 20; // InitializeMint2
   init[1] = decimals;
   init.set(getAddressEncoder().encode(payer.address), 2);
   init[34] = 0; // freeze authority: None
-  const signers: AccountSignerMeta[] = [
-    { address: payer.address, role: AccountRole.WRITABLE_SIGNER, signer: payer },
-    { address: mint.address, role: AccountRole.WRITABLE_SIGNER, signer: mint },
-  ];
   return [
-    { programAddress: SYSTEM_PROGRAM_ADDRESS, accounts: signers, data: create },
+    createAccountInstruction(payer, mint, rent, MINT_LEN, TOKEN_PROGRAM_ADDRESS),
     { programAddress: TOKEN_PROGRAM_ADDRESS, accounts: [{ address: mint.address, role: AccountRole.WRITABLE }], data: init },
   ];
 }

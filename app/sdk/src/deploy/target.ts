@@ -1,7 +1,8 @@
 /**
  * Where the deploy script reads and sends: a cluster over JSON-RPC (`createRpcTarget`, any URL) or
- * an in-process LiteSVM (`createLiteSvmTarget`, tests and local runs). Only LiteSVM can write
- * accounts directly (`setAccount`), which the script uses for Pyth-format price accounts.
+ * an in-process LiteSVM (`createLiteSvmTarget`, tests and local runs). LiteSVM, and a Surfpool node
+ * through its `surfnet_setAccount` cheatcode, can write accounts directly (`setAccount`), which the
+ * script uses for Pyth-format price accounts.
  */
 import {
   appendTransactionMessageInstructions,
@@ -23,6 +24,7 @@ import {
 } from "@solana/kit";
 import { customErrorCode } from "../connection.js";
 import { getPortfolioMarginError } from "../errors.js";
+import type { SurfnetCheatcodes } from "../surfnet.js";
 
 export type TargetAccount = { data: Uint8Array; owner: Address; executable: boolean; lamports: bigint };
 
@@ -38,8 +40,8 @@ export interface DeployTarget {
   now(): Promise<bigint>;
   /** Signs with the instructions' signers and `feePayer`, sends, waits for confirmation; the signature. */
   send(instructions: readonly Instruction[], feePayer: TransactionSigner): Promise<string>;
-  /** LiteSVM only: writes an account. */
-  setAccount?(account: EncodedAccount): void;
+  /** LiteSVM, or a node with Surfpool cheatcodes: writes an account. */
+  setAccount?(account: EncodedAccount): void | Promise<void>;
 }
 
 /** A transaction the cluster rejected, with its logs and the program error when there is one. */
@@ -69,10 +71,17 @@ export function isLocalUrl(url: string): boolean {
   }
 }
 
-export function createRpcTarget(url: string, options: { confirmTimeoutMs?: number } = {}): DeployTarget {
+/**
+ * A cluster over JSON-RPC. With `cheatcodes` (a Surfpool node's, `surfnetCheatcodes(url)`), the
+ * target can also write accounts. Confirmations are polled every `pollMs` (400 by default, a slot;
+ * 50 on this machine).
+ */
+export function createRpcTarget(url: string, options: { confirmTimeoutMs?: number; cheatcodes?: SurfnetCheatcodes; pollMs?: number } = {}): DeployTarget {
   const rpc = createSolanaRpc(url);
   const base64 = getBase64Encoder();
   const timeout = options.confirmTimeoutMs ?? 60_000;
+  const poll = options.pollMs ?? (isLocalUrl(url) ? 50 : 400);
+  const cheatcodes = options.cheatcodes;
   const target: DeployTarget = {
     kind: "rpc",
     description: url,
@@ -116,10 +125,11 @@ export function createRpcTarget(url: string, options: { confirmTimeoutMs?: numbe
         if (status?.err) throw new SendError([], undefined, `transaction ${signature} failed: ${JSON.stringify(status.err, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`);
         if (status && (status.confirmationStatus === "confirmed" || status.confirmationStatus === "finalized")) return signature;
         if (Date.now() > deadline) throw new Error(`transaction ${signature} not confirmed after ${timeout / 1000}s`);
-        await new Promise((resolve) => setTimeout(resolve, 400));
+        await new Promise((resolve) => setTimeout(resolve, poll));
       }
     },
   };
+  if (cheatcodes) target.setAccount = (account) => cheatcodes.setAccount(account);
   return target;
 }
 
