@@ -16,14 +16,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use node::{Node, NodeConfig};
-use surfpool_sdk::{Pubkey, SimnetEvent};
+use surfpool_sdk::{BlockProductionMode, Pubkey, SimnetEvent};
 
-const USAGE: &str = "usage: localnet [--port <PORT>] [--airdrop <ADDRESS>]... [--airdrop-sol <SOL>] [--slot-time-ms <MS>] [--log]
+const USAGE: &str = "usage: localnet [--port <PORT>] [--airdrop <ADDRESS>]... [--airdrop-sol <SOL>] [--slot-time-ms <MS>]
+                [--blocks clock|transaction] [--log]
 
   --port          JSON-RPC port on 127.0.0.1 (default 8899; WebSocket on the next one); 0 picks a free port
   --airdrop       an address funded at start-up (repeatable)
   --airdrop-sol   SOL each --airdrop address gets (default 1000)
   --slot-time-ms  milliseconds per slot (default 400, a validator's)
+  --blocks        clock: slots and the clock sysvar follow wall time (default); transaction: a block
+                  per transaction, so the clock stands still between them unless time-travelled (tests)
   --log           print the node's log (transactions, errors) on standard error";
 
 struct Args {
@@ -37,9 +40,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         airdrop: Vec::new(),
         airdrop_lamports: 1_000 * 1_000_000_000,
         slot_time_ms: 400,
+        block_production: BlockProductionMode::Clock,
     };
     let mut log = false;
-    let mut number = |flag: &str, value: Option<String>| -> Result<u64, String> {
+    let number = |flag: &str, value: Option<String>| -> Result<u64, String> {
         let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
         value
             .parse::<u64>()
@@ -66,6 +70,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--slot-time-ms" => {
                 node.slot_time_ms = number("--slot-time-ms", args.next())?.max(1);
+            }
+            "--blocks" => {
+                node.block_production = match args.next().as_deref() {
+                    Some("clock") => BlockProductionMode::Clock,
+                    Some("transaction") => BlockProductionMode::Transaction,
+                    other => {
+                        return Err(format!(
+                            "--blocks: clock or transaction, not {}",
+                            other.unwrap_or("nothing")
+                        ))
+                    }
+                }
             }
             "--log" => log = true,
             "-h" | "--help" => return Err(String::new()),
@@ -193,6 +209,7 @@ mod tests {
         let args = parse(&[]).expect("no arguments");
         assert_eq!(args.node.port, 8899);
         assert_eq!(args.node.slot_time_ms, 400);
+        assert_eq!(args.node.block_production, BlockProductionMode::Clock);
         assert!(args.node.airdrop.is_empty());
         assert!(!args.log);
     }
@@ -206,5 +223,9 @@ mod tests {
             Some("--airdrop: not an address: nope".into())
         );
         assert_eq!(parse(&["--frob"]).err(), Some("unknown argument --frob".into()));
+        assert_eq!(
+            parse(&["--blocks", "sometimes"]).err(),
+            Some("--blocks: clock or transaction, not sometimes".into())
+        );
     }
 }

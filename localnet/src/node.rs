@@ -26,6 +26,9 @@ pub struct NodeConfig {
     pub airdrop_lamports: u64,
     /// Milliseconds per slot.
     pub slot_time_ms: u64,
+    /// `Clock`: slots (and the clock sysvar) advance with wall time, as on a validator.
+    /// `Transaction`: a block per transaction, the clock nearly still between them (tests).
+    pub block_production: BlockProductionMode,
 }
 
 /// A running node; [`Node::stop`] shuts its RPC servers down and frees the ports.
@@ -60,9 +63,12 @@ impl Node {
             offline_mode: true,
             remote_rpc_url: None,
             slot_time: config.slot_time_ms,
-            block_production_mode: BlockProductionMode::Clock,
+            block_production_mode: config.block_production,
             airdrop_addresses: config.airdrop,
             airdrop_token_amount: config.airdrop_lamports,
+            // Surfpool re-executes every transaction instruction by instruction to profile it
+            // (surfnet_profileTransaction); that doubles the cost of each one and nobody reads it here.
+            instruction_profiling_enabled: false,
             ..Default::default()
         };
         let surfpool = SurfpoolConfig {

@@ -126,7 +126,8 @@ describe("canonical hedged books on the SBF program", () => {
     for (const risk of report.underlyings) {
       underlyings.set(risk.index, await env.client.fetchUnderlyingWithRiskArrays(exchange.underlyings[risk.index]!));
     }
-    const book = bookOf(exchange, account, underlyings, report, env.now());
+    const now = await env.now();
+    const book = bookOf(exchange, account, underlyings, report, now);
     const [cli] = riskReport([book]);
     assert.ok(cli, "risk report printed no report");
     const d = QUOTE_DECIMALS;
@@ -144,7 +145,7 @@ describe("canonical hedged books on the SBF program", () => {
       const cached = u.riskArrays[position.instrument]!;
       const q = position.quantity < 0n ? -position.quantity : position.quantity;
       contracts += q;
-      slackAtoms += q * (cached.array.tolerance + cached.array.theta * (env.now() - cached.builtAt));
+      slackAtoms += q * (cached.array.tolerance + cached.array.theta * (now - cached.builtAt));
     }
     const requirementBound = (cliNative: bigint) =>
       atomsToNative(2n * slackAtoms + contracts) + BigInt(Math.ceil(RELATIVE * Math.abs(Number(cliNative)))) + ABSOLUTE;
@@ -299,22 +300,20 @@ describe("canonical hedged books on the SBF program", () => {
     );
 
     // A report on a price older than the liquidation limit (300 s) fails with OracleStale.
-    const clock = env.svm.getClock();
-    clock.unixTimestamp += 301n;
-    env.svm.setClock(clock);
+    // (The clock only moves forward on a node: the prices are published again afterwards.)
+    await env.advanceClock(301n);
     await assert.rejects(
       env.client.marginReport(trader.account),
       (error: unknown) => error instanceof SimulationError && error.errorName === "OracleStale",
     );
-    clock.unixTimestamp -= 301n;
-    env.svm.setClock(clock);
+    await env.republishPrices();
   });
 
   test("liquidation through the client: a price fall, then a keeper takes part of the position", async () => {
     const [trader, mm] = [await env.trader([], 400n * USDC), await maker()];
     await env.trade(trader, mm, SOL, instruments.solFuture!, 10n, usd(150));
     assert.ok(!isLiquidatable(await env.client.marginReport(trader.account)));
-    env.setPrice(SOL, "120");
+    await env.setPrice(SOL, "120");
     // SOL's option arrays (built at 150) are now stale; this book holds none, but keep the market usable.
     assert.equal((await env.refreshRiskArrays(SOL)).length, 5);
     const before = await env.client.marginReport(trader.account);

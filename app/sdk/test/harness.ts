@@ -1,32 +1,18 @@
 /**
- * A LiteSVM fixture running the real SBF build (target/deploy/portfolio_margin.so): an exchange
- * with a 6-decimal quote mint, underlyings with Pyth accounts, collateral, instruments and funded
- * traders, each in a line, all through the SDK's builders.
+ * A fixture running the real SBF build (target/deploy/portfolio_margin.so) in LiteSVM or on a
+ * JSON-RPC node with Surfpool cheatcodes (chain.ts): an exchange with a 6-decimal quote mint,
+ * underlyings with Pyth accounts, collateral, instruments and funded traders, each in a line, all
+ * through the SDK's builders.
  */
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  appendTransactionMessageInstructions,
-  createTransactionMessage,
-  generateKeyPairSigner,
-  getAddressEncoder,
-  lamports,
-  pipe,
-  setTransactionMessageFeePayerSigner,
-  signTransactionMessageWithSigners,
-  type Address,
-  type Instruction,
-  type KeyPairSigner,
-} from "@solana/kit";
-import { FailedTransactionMetadata, LiteSVM } from "litesvm";
+import { generateKeyPairSigner, getAddressEncoder, lamports, type Address, type Instruction, type KeyPairSigner } from "@solana/kit";
+import type { LiteSVM } from "litesvm";
 import {
   COMPUTE_BUDGET_PROGRAM_ADDRESS,
-  PORTFOLIO_MARGIN_PROGRAM_ADDRESS,
   PortfolioMarginClient,
   TOKEN_PROGRAM_ADDRESS,
-  createLiteSvmConnection,
-  customErrorCode,
   decodeUnderlyingData,
   defaultRiskParameters,
   findExchangePda,
@@ -39,7 +25,6 @@ import {
   getCreateMarginAccountInstruction,
   getInitializeExchangeInstruction,
   getListInstrumentInstruction,
-  getPortfolioMarginError,
   getSetComputeUnitLimitInstruction,
   nameBytes,
   pythAccount,
@@ -48,6 +33,9 @@ import {
   type PythQuote,
   type UnderlyingParamsArgs,
 } from "../src/index.js";
+import { liteSvmChain, TransactionFailed, type Chain } from "./chain.js";
+
+export { TransactionFailed };
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const TARGET_DIR = process.env.CARGO_TARGET_DIR ? resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR) : resolve(REPO_ROOT, "target");
@@ -84,22 +72,10 @@ export type UnderlyingInfo = {
 export type AssetInfo = { index: number; mint: Address; vault: Address; decimals: number };
 export type Trader = { signer: KeyPairSigner; tokens: Address[]; account: Address };
 
-export class TransactionFailed extends Error {
-  constructor(
-    readonly logs: string[],
-    readonly code: number | undefined,
-    readonly errorName: string | undefined,
-    detail: string,
-  ) {
-    super(`transaction failed: ${errorName ?? detail}\n${logs.join("\n")}`);
-  }
-}
-
 const MINT_LEN = 82;
 const TOKEN_ACCOUNT_LEN = 165;
 
 export class Env {
-  readonly svm: LiteSVM;
   readonly client: PortfolioMarginClient;
   readonly underlyings: UnderlyingInfo[] = [];
   readonly assets: AssetInfo[] = [];
@@ -107,30 +83,33 @@ export class Env {
   readonly units: { label: string; units: bigint }[] = [];
 
   private constructor(
-    svm: LiteSVM,
+    readonly chain: Chain,
     readonly payer: KeyPairSigner,
     readonly admin: KeyPairSigner,
     readonly mintAuthority: KeyPairSigner,
     readonly exchange: Address,
     readonly insuranceVault: Address,
   ) {
-    this.svm = svm;
-    this.client = new PortfolioMarginClient(createLiteSvmConnection(svm, payer));
+    this.client = new PortfolioMarginClient(chain.connection(payer));
   }
 
-  /** A runtime with the program, and an exchange with default parameters and a 6-decimal quote. */
-  static async create(): Promise<Env> {
-    const so = requireProgramSo();
-    const svm = new LiteSVM();
-    svm.addProgramFromFile(PORTFOLIO_MARGIN_PROGRAM_ADDRESS, so);
-    const clock = svm.getClock();
-    clock.unixTimestamp = START_TIME;
-    svm.setClock(clock);
+  /** The in-process runtime (LiteSVM-only tests). */
+  get svm(): LiteSVM {
+    if (!this.chain.svm) throw new Error(`this test needs LiteSVM, not ${this.chain.name}`);
+    return this.chain.svm;
+  }
+
+  /**
+   * An exchange with default parameters and a 6-decimal quote, on `chain` (default: a fresh
+   * LiteSVM with the SBF program, its clock at START_TIME).
+   */
+  static async create(chain?: Chain): Promise<Env> {
+    chain ??= liteSvmChain(requireProgramSo(), START_TIME);
     const [payer, admin, mintAuthority] = await Promise.all([generateKeyPairSigner(), generateKeyPairSigner(), generateKeyPairSigner()]);
-    for (const who of [payer, admin]) svm.airdrop(who.address, lamports(100_000_000_000n));
+    for (const who of [payer, admin]) await chain.fund(who.address, 100_000_000_000n);
     const [exchange] = await findExchangePda({ creator: admin.address });
     const [insuranceVault] = await findInsuranceVaultPda({ exchange });
-    const env = new Env(svm, payer, admin, mintAuthority, exchange, insuranceVault);
+    const env = new Env(chain, payer, admin, mintAuthority, exchange, insuranceVault);
     const quoteMint = await env.createMint(QUOTE_DECIMALS);
     const [quoteVault] = await findVaultPda({ exchange: exchange, mint: quoteMint });
     await env.send(
@@ -143,8 +122,9 @@ export class Env {
     return env;
   }
 
-  now(): bigint {
-    return this.svm.getClock().unixTimestamp;
+  /** The cluster clock (unix seconds). */
+  now(): Promise<bigint> {
+    return this.chain.now();
   }
 
   /**
@@ -153,22 +133,7 @@ export class Env {
    */
   async send(label: string, instructions: Instruction[]): Promise<bigint> {
     const budgeted = instructions.some((ix) => ix.programAddress === COMPUTE_BUDGET_PROGRAM_ADDRESS);
-    const message = pipe(
-      createTransactionMessage({ version: 0 }),
-      (m) => setTransactionMessageFeePayerSigner(this.payer, m),
-      (m) => this.svm.setTransactionMessageLifetimeUsingLatestBlockhash(m),
-      (m) => appendTransactionMessageInstructions(budgeted ? instructions : [getSetComputeUnitLimitInstruction(1_400_000), ...instructions], m),
-    );
-    const transaction = await signTransactionMessageWithSigners(message);
-    const result = this.svm.sendTransaction(transaction);
-    // A fresh blockhash per transaction, so identical instructions are not deduplicated.
-    this.svm.expireBlockhash();
-    if (result instanceof FailedTransactionMetadata) {
-      const logs = result.meta().logs();
-      const code = customErrorCode(logs);
-      throw new TransactionFailed(logs, code, code === undefined ? undefined : getPortfolioMarginError(code)?.name, result.toString());
-    }
-    const units = result.computeUnitsConsumed();
+    const units = await this.chain.send(budgeted ? instructions : [getSetComputeUnitLimitInstruction(1_400_000), ...instructions], this.payer);
     this.units.push({ label, units });
     return units;
   }
@@ -181,7 +146,7 @@ export class Env {
     data.set(getAddressEncoder().encode(this.mintAuthority.address), 4);
     data[44] = decimals;
     data[45] = 1; // is_initialized
-    this.setTokenProgramAccount(mint, data);
+    await this.setTokenProgramAccount(mint, data);
     return mint;
   }
 
@@ -194,41 +159,48 @@ export class Env {
     data.set(encoder.encode(owner), 32);
     new DataView(data.buffer).setBigUint64(64, amount, true);
     data[108] = 1; // AccountState::Initialized
-    this.setTokenProgramAccount(account, data);
+    await this.setTokenProgramAccount(account, data);
     return account;
   }
 
-  private setTokenProgramAccount(address: Address, data: Uint8Array) {
-    this.svm.setAccount({
+  private async setTokenProgramAccount(address: Address, data: Uint8Array) {
+    await this.chain.setAccount({
       address,
       data,
       executable: false,
-      lamports: lamports(this.svm.minimumBalanceForRentExemption(BigInt(data.length))),
+      lamports: lamports(await this.chain.rentExempt(data.length)),
       programAddress: TOKEN_PROGRAM_ADDRESS,
       space: BigInt(data.length),
     });
   }
 
   /** Writes an underlying's Pyth account (its format by oracle kind). */
-  writeOracle(info: UnderlyingInfo) {
-    this.svm.setAccount(pythAccount(info.oracle, info.oracleKind, info.quote, info.feedId));
+  async writeOracle(info: UnderlyingInfo) {
+    await this.chain.setAccount(pythAccount(info.oracle, info.oracleKind, info.quote, info.feedId));
   }
 
   /**
    * Sets an underlying's price (decimal USD), published now. Option arrays built more than 2% away
    * become stale: call `refreshRiskArrays` before the next margin check touching those options.
    */
-  setPrice(index: number, usd: string) {
+  async setPrice(index: number, usd: string) {
     const info = this.underlyings[index]!;
-    info.quote = pythQuote(usd, this.now());
-    this.writeOracle(info);
+    info.quote = pythQuote(usd, await this.now());
+    await this.writeOracle(info);
+  }
+
+  /** Publishes every underlying's current price again, now (after the clock moved). */
+  async republishPrices() {
+    const now = await this.now();
+    for (const info of this.underlyings) {
+      info.quote = { ...info.quote, publishTime: now };
+      await this.writeOracle(info);
+    }
   }
 
   /** Moves the cluster clock by `seconds` (arrays older than their max age become stale). */
-  advanceClock(seconds: bigint) {
-    const clock = this.svm.getClock();
-    clock.unixTimestamp += seconds;
-    this.svm.setClock(clock);
+  async advanceClock(seconds: bigint) {
+    await this.chain.advanceClock(seconds);
   }
 
   /**
@@ -260,9 +232,9 @@ export class Env {
       oracle: (await generateKeyPairSigner()).address,
       oracleKind,
       feedId,
-      quote: pythQuote(usd, this.now()),
+      quote: pythQuote(usd, await this.now()),
     };
-    this.writeOracle(info);
+    await this.writeOracle(info);
     await this.send(`add_underlying ${name}`, [
       getAddUnderlyingInstruction({ admin: this.admin, exchange: this.exchange, underlying: address, oracle: info.oracle, index, name: nameBytes(name), oracleKind, feedId, params }),
     ]);
@@ -287,9 +259,9 @@ export class Env {
    */
   async list(underlying: number, kind: number, strikeE6: bigint, seconds: bigint, contractSizeE6 = 1_000_000n): Promise<number> {
     const address = this.underlyings[underlying]!.address;
-    const before = decodeUnderlyingData((this.svm.getAccount(address) as { data: Uint8Array }).data).instrumentCount;
+    const before = decodeUnderlyingData((await this.chain.accountData(address))!).instrumentCount;
     await this.send("list_instrument", [
-      getListInstrumentInstruction({ admin: this.admin, exchange: this.exchange, underlying: address, kind, strike: strikeE6, expiry: this.now() + seconds, contractSize: contractSizeE6 }),
+      getListInstrumentInstruction({ admin: this.admin, exchange: this.exchange, underlying: address, kind, strike: strikeE6, expiry: (await this.now()) + seconds, contractSize: contractSizeE6 }),
     ]);
     return before;
   }
@@ -300,7 +272,7 @@ export class Env {
    */
   async trader(tokens: bigint[], depositQuote: bigint): Promise<Trader> {
     const signer = await generateKeyPairSigner();
-    this.svm.airdrop(signer.address, lamports(10_000_000_000n));
+    await this.chain.fund(signer.address, 10_000_000_000n);
     const accounts: Address[] = [];
     for (const asset of this.assets) {
       // The quote account also holds what is deposited below.

@@ -55,10 +55,10 @@ describe("cached risk arrays through the SDK", () => {
   const data = () => Uint8Array.from((env.svm.getAccount(env.underlyings[SOL]!.address) as { data: Uint8Array }).data);
   const exchangeParams = () => decodeExchangeData(Uint8Array.from((env.svm.getAccount(env.exchange) as { data: Uint8Array }).data)).params;
   /** The SDK's verdict on the call's array at the oracle price and clock now. */
-  const callStatus = () => {
+  const callStatus = async () => {
     const bytes = data();
     const quote = env.underlyings[SOL]!.quote;
-    const market = riskArrayMarket(decodeUnderlyingData(bytes), exchangeParams(), pythPriceE6(quote.price, quote.expo), env.now());
+    const market = riskArrayMarket(decodeUnderlyingData(bytes), exchangeParams(), pythPriceE6(quote.price, quote.expo), await env.now());
     return riskArrayStatus(decodeCachedRiskArray(bytes, call), market);
   };
   /** Whether the program's margin check accepts the trader's book (one long call) now. */
@@ -98,7 +98,7 @@ describe("cached risk arrays through the SDK", () => {
     assert.equal(decodeCachedRiskArray(bytes, 3), undefined, "no slot past the registry");
     const { riskArrays, instrumentCount } = decodeUnderlyingWithRiskArrays(bytes);
     assert.equal(riskArrays.length, instrumentCount);
-    assert.deepEqual(callStatus(), { fresh: false, reason: "missing", detail: "no array yet" });
+    assert.deepEqual(await callStatus(), { fresh: false, reason: "missing", detail: "no array yet" });
   });
 
   test("the refresh transactions: one per active option (not the future), each behind a 1.4M compute limit", async () => {
@@ -169,9 +169,9 @@ describe("cached risk arrays through the SDK", () => {
     assert.ok(callDelta > 0.5 && callDelta < 0.6, `call delta ${callDelta}`);
     assert.ok(putDelta < -0.2 && putDelta > -0.4, `put delta ${putDelta}`);
 
-    const status = callStatus();
+    const status = await callStatus();
     assert.ok(status.fresh);
-    assert.deepEqual([status.age, status.usableUntil], [0n, env.now() + 3_600n]);
+    assert.deepEqual([status.age, status.usableUntil], [0n, (await env.now()) + 3_600n]);
     // Idempotent: nothing is stale now.
     assert.deepEqual(await env.refreshRiskArrays(), []);
 
@@ -181,22 +181,22 @@ describe("cached risk arrays through the SDK", () => {
   });
 
   test("the 2% band: the SDK's ends are the last prices the margin check accepts, on both sides", async () => {
-    const status = callStatus();
+    const status = await callStatus();
     assert.ok(status.fresh);
     const { low, high } = status;
     // 150 x (1 ± 0.02) in the program's fixed point: 147 and 153 themselves fall just outside.
     assert.deepEqual([low, high], [147_000_001n, 152_999_999n]);
     const e6 = (p: bigint) => `${p / 1_000_000n}.${(p % 1_000_000n).toString().padStart(6, "0")}`;
     for (const price of [low - 1n, low, 150_000_000n, high, high + 1n, 153_000_000n, 147_000_000n]) {
-      env.setPrice(SOL, e6(price));
-      const now = callStatus();
+      await env.setPrice(SOL, e6(price));
+      const now = await callStatus();
       const inside: boolean = price >= low && price <= high;
       assert.equal(now.fresh, inside, `at ${e6(price)}`);
       if (!now.fresh) assert.equal(now.reason, "band");
       assert.equal(await programAccepts(), inside, `the program at ${e6(price)}`);
     }
     // A move out of the band, then a refresh at the new price.
-    env.setPrice(SOL, "155");
+    await env.setPrice(SOL, "155");
     assert.equal(await programAccepts(), false);
     await assert.rejects(env.client.marginReport(trader.account), (error: unknown) => {
       assert.ok(error instanceof SimulationError);
@@ -213,13 +213,13 @@ describe("cached risk arrays through the SDK", () => {
 
   test("the max age: usable up to maxAge seconds inclusive, stale one second later", async () => {
     const builtAt = decodeCachedRiskArray(data(), call)!.builtAt;
-    env.advanceClock(builtAt + RISK_ARRAY_MAX_AGE - env.now());
-    env.setPrice(SOL, "155"); // published now, so the oracle passes its own age limit
-    assert.ok(callStatus().fresh);
+    await env.advanceClock(builtAt + RISK_ARRAY_MAX_AGE - (await env.now()));
+    await env.setPrice(SOL, "155"); // published now, so the oracle passes its own age limit
+    assert.ok((await callStatus()).fresh);
     assert.ok(await programAccepts());
-    env.advanceClock(1n);
-    env.setPrice(SOL, "155");
-    const status = callStatus();
+    await env.advanceClock(1n);
+    await env.setPrice(SOL, "155");
+    const status = await callStatus();
     assert.ok(!status.fresh && status.reason === "age", JSON.stringify(status, (_, v) => (typeof v === "bigint" ? `${v}` : v)));
     assert.equal(await programAccepts(), false);
     // A withdrawal's margin check is refused the same way.
@@ -235,7 +235,7 @@ describe("cached risk arrays through the SDK", () => {
     await env.send("set_underlying_params", [
       getSetUnderlyingParamsInstruction({ admin: env.admin, exchange: env.exchange, underlying: address, params: { ...SOL_PARAMS, vol: 900_000n } }),
     ]);
-    const status = callStatus();
+    const status = await callStatus();
     assert.ok(!status.fresh && status.reason === "vol");
     assert.equal(await programAccepts(), false);
     const refreshed = await env.refreshRiskArrays();
