@@ -268,10 +268,11 @@ export class Env {
 
   /**
    * A trader with SOL for fees, a token account per collateral asset (holding `tokens[i]` native
-   * units of asset i), a margin account (id 0), and `depositQuote` native quote units deposited.
+   * units of asset i), a margin account (id 0), and `depositQuote` native quote units deposited;
+   * `signer` is a new key unless given.
    */
-  async trader(tokens: bigint[], depositQuote: bigint): Promise<Trader> {
-    const signer = await generateKeyPairSigner();
+  async trader(tokens: bigint[], depositQuote: bigint, signer?: KeyPairSigner): Promise<Trader> {
+    signer ??= await generateKeyPairSigner();
     await this.chain.fund(signer.address, 10_000_000_000n);
     const accounts: Address[] = [];
     for (const asset of this.assets) {

@@ -15,7 +15,7 @@ import { PORTFOLIO_MARGIN_PROGRAM_ADDRESS } from "../generated/index.js";
 import { NoCheatcodesError, rpcCall, surfnetCheatcodes } from "../surfnet.js";
 import { ConfigError, parseMarketConfig } from "./config.js";
 import { PartialDeployError, deployMarket } from "./plan.js";
-import { deployProgram, requireDeployedProgram } from "./program.js";
+import { deployProgram } from "./program.js";
 import { createRpcTarget } from "./target.js";
 
 export type CliOptions = { url: string; keypair: string; config: string; dryRun: boolean; program?: string; programKeypair: string };
@@ -158,7 +158,6 @@ export async function runCli(argv: readonly string[], defaults: { config: string
         await deployProgram({ target, authority: payer, program: programSigner, elf: readProgramFile(options.program), log: out });
       }
     }
-    if (!options.dryRun || !options.program) await requireDeployedProgram(target, PORTFOLIO_MARGIN_PROGRAM_ADDRESS);
     // The whole plan is worked out (and every conflict reported) before anything is sent.
     await deployMarket({ target, payer, spec, dryRun: options.dryRun, log: out });
     return 0;

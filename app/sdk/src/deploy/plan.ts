@@ -127,8 +127,9 @@ export async function planDeployment(options: DeployOptions): Promise<DeployPlan
   if (!program || !program.executable) {
     throw new Error(
       `the portfolio-margin program ${programAddress} is not deployed on ${where}: deploy it first with ` +
+        "`deploy --program target/deploy/portfolio_margin.so` (through the upgradeable loader; build it with scripts/build-sbf) or " +
         "`solana program deploy target/deploy/portfolio_margin.so --program-id migrations/keys/portfolio_margin-keypair.json` " +
-        "(the cluster needs the SBPF v3 feature; see migrations/README.md)",
+        "(see migrations/README.md)",
     );
   }
 

@@ -226,17 +226,6 @@ export async function deployProgram(options: {
   return { program: program.address, programData, outcome, buffer: bufferSigner.address, transactions };
 }
 
-/** Throws a clear error unless `program` is an executable account on the target. */
-export async function requireDeployedProgram(target: DeployTarget, program: Address): Promise<void> {
-  const account = await target.getAccount(program);
-  if (!account || !account.executable) {
-    throw new Error(
-      `the program ${program} is not deployed on ${target.description}${account ? " (the account there is not executable)" : ""}: ` +
-        "deploy it first (deploy --program target/deploy/portfolio_margin.so, which writes it through the upgradeable loader; build it with scripts/build-sbf)",
-    );
-  }
-}
-
 function bytesEqual(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

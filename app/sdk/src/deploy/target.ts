@@ -19,6 +19,7 @@ import {
   type Blockhash,
   type EncodedAccount,
   type Instruction,
+  type Signature,
   type Transaction,
   type TransactionSigner,
 } from "@solana/kit";
@@ -100,23 +101,33 @@ export function createRpcTarget(url: string, options: { confirmTimeoutMs?: numbe
       return new DataView(clock.data.buffer, clock.data.byteOffset).getBigInt64(32, true);
     },
     async send(instructions, feePayer) {
-      const { value: latest } = await rpc.getLatestBlockhash({ commitment: "confirmed" }).send();
-      const message = pipe(
-        createTransactionMessage({ version: 0 }),
-        (m) => setTransactionMessageFeePayerSigner(feePayer, m),
-        (m) => setTransactionMessageLifetimeUsingBlockhash(latest, m),
-        (m) => appendTransactionMessageInstructions(instructions, m),
-      );
-      const transaction = await signTransactionMessageWithSigners(message);
-      const signature = getSignatureFromTransaction(transaction);
-      try {
-        await rpc
-          .sendTransaction(getBase64EncodedWireTransaction(transaction), { encoding: "base64", preflightCommitment: "confirmed" })
-          .send();
-      } catch (error) {
-        // Preflight failures carry the simulation's logs.
-        const logs = ((error as { context?: { logs?: string[] } }).context?.logs ?? []) as string[];
-        throw new SendError(logs, customErrorCode(logs), String((error as Error).message ?? error));
+      // A blockhash the node has already dropped (many blocks went by since it was fetched, as
+      // when hundreds of loader writes are in flight) is retried with a fresh one, as wallets do.
+      let signature: Signature | undefined;
+      for (let attempt = 1; !signature; attempt++) {
+        const { value: latest } = await rpc.getLatestBlockhash({ commitment: "confirmed" }).send();
+        const message = pipe(
+          createTransactionMessage({ version: 0 }),
+          (m) => setTransactionMessageFeePayerSigner(feePayer, m),
+          (m) => setTransactionMessageLifetimeUsingBlockhash(latest, m),
+          (m) => appendTransactionMessageInstructions(instructions, m),
+        );
+        const transaction = await signTransactionMessageWithSigners(message);
+        try {
+          await rpc
+            .sendTransaction(getBase64EncodedWireTransaction(transaction), { encoding: "base64", preflightCommitment: "confirmed" })
+            .send();
+          signature = getSignatureFromTransaction(transaction);
+        } catch (error) {
+          // Preflight failures carry the simulation's logs and error (kit's SolanaError context;
+          // its `cause` has the transaction error).
+          const failure = error as { message?: string; context?: { logs?: string[] }; cause?: { message?: string; context?: unknown } };
+          const logs = (failure.context?.logs ?? []) as string[];
+          const cause = failure.cause?.message ?? (failure.cause?.context ? JSON.stringify(failure.cause.context, (_, v) => (typeof v === "bigint" ? `${v}` : v)) : "");
+          const detail = `${failure.message ?? String(error)}${cause ? `: ${cause}` : ""}`;
+          if (/blockhash not found/i.test(detail) && attempt < 5) continue;
+          throw new SendError(logs, customErrorCode(logs), detail);
+        }
       }
       const deadline = Date.now() + timeout;
       for (;;) {
