@@ -42,7 +42,7 @@ localnet_build() {
 }
 
 # localnet_start <port> [node args...]: starts the node in the background and waits until it
-# answers; sets LOCALNET_PID, LOCALNET_URL and LOCALNET_PORT. Port 0 picks a free one.
+# answers; sets LOCALNET_PID, LOCALNET_URL, LOCALNET_WS and LOCALNET_PORT. Port 0 picks a free one.
 localnet_start() {
   local port="$1"
   shift
@@ -61,6 +61,7 @@ localnet_start() {
     sleep 0.1
   done
   LOCALNET_URL="$(sed -n 's/^rpc: //p' "$LOCALNET_OUT")"
+  LOCALNET_WS="$(sed -n 's/^ws: //p' "$LOCALNET_OUT")"
   LOCALNET_PORT="${LOCALNET_URL##*:}"
   export LOCALNET_URL LOCALNET_PORT LOCALNET_PID
 }

@@ -20,6 +20,7 @@ export * from "./errors.js";
 export * from "./idl.js";
 export * from "./instructions.js";
 export * from "./pda.js";
+export * from "./pricing.js";
 export * from "./pyth.js";
 export * from "./report.js";
 export * from "./risk-arrays.js";

@@ -7,7 +7,8 @@
  * anything is sent. Exit status: 0 applied (or nothing to do, or dry run), 1 config or cluster
  * error (nothing sent), 2 a transaction failed part-way (re-run to finish: the script is idempotent).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { createKeyPairSignerFromBytes, type KeyPairSigner } from "@solana/kit";
@@ -97,6 +98,16 @@ export async function readKeypairFile(path: string, flag = "--keypair"): Promise
     throw new Error(`${flag} ${path}: not a Solana CLI keypair (a JSON array of 64 bytes)`);
   }
   return createKeyPairSignerFromBytes(Uint8Array.from(bytes));
+}
+
+/** Writes a new Solana CLI keypair file (the 32-byte seed, then the public key) and returns its signer. */
+export async function newKeypairFile(path: string): Promise<KeyPairSigner> {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const seed = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+  const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  const bytes = Uint8Array.from([...seed, ...pub]);
+  writeFileSync(path, JSON.stringify([...bytes]), { mode: 0o600 });
+  return createKeyPairSignerFromBytes(bytes);
 }
 
 /** The program's ELF (`--program`). */

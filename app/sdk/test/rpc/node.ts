@@ -5,13 +5,13 @@
  * sets it: these tests never skip.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { createKeyPairSignerFromBytes, type KeyPairSigner } from "@solana/kit";
+import type { KeyPairSigner } from "@solana/kit";
+import { newKeypairFile } from "../../src/deploy/index.js";
 import { surfnetChain, type Chain } from "../chain.js";
 
 /** An environment variable scripts/test-rpc sets; throws without it. */
@@ -27,15 +27,10 @@ export const nodeChain = (): Chain => surfnetChain(rpcUrl());
 const scratch = mkdtempSync(join(tmpdir(), "pm-rpc-"));
 let files = 0;
 
-/** A new Solana CLI keypair file (64 bytes: seed then public key) and its signer. */
-export async function keypairFile(): Promise<{ path: string; signer: KeyPairSigner; bytes: Uint8Array }> {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const seed = privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
-  const pub = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
-  const bytes = Uint8Array.from([...seed, ...pub]);
+/** A new Solana CLI keypair file and its signer. */
+export async function keypairFile(): Promise<{ path: string; signer: KeyPairSigner }> {
   const path = join(scratch, `key-${++files}.json`);
-  writeFileSync(path, JSON.stringify([...bytes]));
-  return { path, signer: await createKeyPairSignerFromBytes(bytes), bytes };
+  return { path, signer: await newKeypairFile(path) };
 }
 
 /** A keypair file whose key holds `sol` SOL on `chain`. */
