@@ -216,13 +216,22 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_named() {
-        assert_eq!(parse(&["--port", "x"]).err(), Some("--port: not a number: x".into()));
-        assert_eq!(parse(&["--port", "70000"]).err(), Some("--port: at most 65535".into()));
+        assert_eq!(
+            parse(&["--port", "x"]).err(),
+            Some("--port: not a number: x".into())
+        );
+        assert_eq!(
+            parse(&["--port", "70000"]).err(),
+            Some("--port: at most 65535".into())
+        );
         assert_eq!(
             parse(&["--airdrop", "nope"]).err(),
             Some("--airdrop: not an address: nope".into())
         );
-        assert_eq!(parse(&["--frob"]).err(), Some("unknown argument --frob".into()));
+        assert_eq!(
+            parse(&["--frob"]).err(),
+            Some("unknown argument --frob".into())
+        );
         assert_eq!(
             parse(&["--blocks", "sometimes"]).err(),
             Some("--blocks: clock or transaction, not sometimes".into())

@@ -55,8 +55,15 @@ fn claim_port(port: u16, what: &str) -> Result<u16, String> {
 impl Node {
     pub fn start(config: NodeConfig) -> Result<Node, String> {
         let bind_port = claim_port(config.port, "JSON-RPC")?;
-        let ws_port = claim_port(if config.port == 0 { 0 } else { bind_port + 1 }, "WebSocket")
-            .or_else(|_| claim_port(0, "WebSocket"))?;
+        let ws_port = claim_port(
+            if config.port == 0 {
+                0
+            } else {
+                bind_port.checked_add(1).unwrap_or(0)
+            },
+            "WebSocket",
+        )
+        .or_else(|_| claim_port(0, "WebSocket"))?;
         let host = "127.0.0.1".to_string();
         let simnet = SimnetConfig {
             // No mainnet fallback: every account is local.

@@ -33,7 +33,7 @@ const USAGE: &str = "usage: cargo run -p demo -- [--config <localnet.json>] [--s
   --config    market configuration (default migrations/config/localnet.json)
   --snapshot  write the final state for the dashboard (app/dashboard) as JSON
   --native    run the program's native build even when the SBF build is there
-  --url       a real validator: not supported yet (see app/demo/README.md)
+  --url       not here: scripts/demo --url <URL> runs the story over JSON-RPC (app/demo/README.md)
 
 Runs on solana-program-test's in-process runtime: the SBF build when
 target/deploy/portfolio_margin.so exists (scripts/build-sbf; or SBF_OUT_DIR), else the native build.";
@@ -131,9 +131,9 @@ fn main() -> ExitCode {
     };
     if let Some(url) = &args.url {
         eprintln!(
-            "demo: --url {url}: running against a real validator is not implemented yet; the demo runs \
-             in-process (see app/demo/README.md, \"Against a validator\"). The keeper itself runs against \
-             any RPC URL: cargo run -p keeper -- --url {url} ..."
+            "demo: --url {url}: this binary runs in-process; the same story over JSON-RPC is \
+             scripts/demo --url {url} (against a node with Surfpool cheatcodes, e.g. scripts/localnet; \
+             see app/demo/README.md)"
         );
         return ExitCode::from(2);
     }
