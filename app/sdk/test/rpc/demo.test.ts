@@ -5,22 +5,15 @@
  * cheatcodes.
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { rpcCall } from "../../src/surfnet.js";
 import { REPO_ROOT } from "../harness.js";
-import { closedUrl, required, rpcUrl, startNode } from "./node.js";
+import { closedUrl, required, rpcUrl, run, startNode } from "./node.js";
 
 const DEMO = resolve(REPO_ROOT, "app/sdk/dist/demo/rpc-demo.js");
 
-function demo(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) =>
-    execFile(process.execPath, [DEMO, "--url", url, "--keeper", required("KEEPER_BIN")], { cwd: REPO_ROOT, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const demo = (url: string) => run(process.execPath, [DEMO, "--url", url, "--keeper", required("KEEPER_BIN")], REPO_ROOT);
 
 describe(`the demo over JSON-RPC (${process.env.PM_RPC_URL ?? "PM_RPC_URL unset"})`, () => {
   const url = rpcUrl();

@@ -6,25 +6,18 @@
  * the program, a node without cheatcodes.
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { findExchangePda } from "../../src/index.js";
 import { rpcCall } from "../../src/surfnet.js";
 import { REPO_ROOT } from "../harness.js";
-import { closedUrl, fundedKeypairFile, keypairFile, nodeChain, rpcUrl, startNode } from "./node.js";
+import { closedUrl, fundedKeypairFile, keypairFile, nodeChain, rpcUrl, run, startNode } from "./node.js";
 import { surfnetChain } from "../chain.js";
 
 const CLI = resolve(REPO_ROOT, "app/sdk/dist/migrations/migrations/deploy.js");
 const SO = "target/deploy/portfolio_margin.so";
 
-function deploy(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) =>
-    execFile(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const deploy = (args: string[]) => run(process.execPath, [CLI, ...args], REPO_ROOT);
 
 describe(`deploy script over JSON-RPC (${process.env.PM_RPC_URL ?? "PM_RPC_URL unset"})`, () => {
   const url = rpcUrl();

@@ -5,19 +5,12 @@
  * a keypair file that does not exist.
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { before, describe, test } from "node:test";
 import { InstrumentKind, OracleKind, isLiquidatable } from "../../src/index.js";
 import { DAY, Env, USDC, type Trader } from "../harness.js";
-import { closedUrl, fundedKeypairFile, nodeChain, required, rpcUrl } from "./node.js";
+import { closedUrl, fundedKeypairFile, nodeChain, required, rpcUrl, run } from "./node.js";
 
-function keeper(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) =>
-    execFile(required("KEEPER_BIN"), args, { maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+const keeper = (args: string[]) => run(required("KEEPER_BIN"), args);
 
 describe(`the keeper binary over JSON-RPC (${process.env.PM_RPC_URL ?? "PM_RPC_URL unset"})`, () => {
   const url = rpcUrl();

@@ -4,7 +4,7 @@
  * needs a cluster without the program. A missing variable fails the suite, naming the command that
  * sets it: these tests never skip.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -70,4 +70,13 @@ export async function startNode(): Promise<{ url: string; stop: () => Promise<vo
       if (code !== 0) throw new Error(`the second node exited with ${code}`);
     },
   };
+}
+
+/** Runs a program to its end: its exit status (1 when it died of a signal) and its output. */
+export function run(file: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) =>
+    execFile(file, args, { cwd, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
+      done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    ),
+  );
 }
