@@ -148,6 +148,7 @@ export async function runCli(argv: readonly string[], defaults: { config: string
     );
     const payer = await readKeypairFile(options.keypair);
     const programSigner = options.program ? await readKeypairFile(options.programKeypair, "--program-keypair") : undefined;
+    const elf = options.program ? readProgramFile(options.program) : undefined;
     if (programSigner && programSigner.address !== PORTFOLIO_MARGIN_PROGRAM_ADDRESS) {
       throw new Error(`--program-keypair ${options.programKeypair} is ${programSigner.address}, but the program is built for ${PORTFOLIO_MARGIN_PROGRAM_ADDRESS} (declare_id!)`);
     }
@@ -162,11 +163,11 @@ export async function runCli(argv: readonly string[], defaults: { config: string
       },
     );
     const target = createRpcTarget(options.url, hasCheatcodes ? { cheatcodes } : {});
-    if (options.program && programSigner) {
+    if (options.program && programSigner && elf) {
       if (options.dryRun) {
         out(`program: would deploy ${options.program} at ${programSigner.address} through the upgradeable loader (dry run)`);
       } else {
-        await deployProgram({ target, authority: payer, program: programSigner, elf: readProgramFile(options.program), log: out });
+        await deployProgram({ target, authority: payer, program: programSigner, elf, log: out });
       }
     }
     // The whole plan is worked out (and every conflict reported) before anything is sent.
