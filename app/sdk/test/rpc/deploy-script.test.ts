@@ -48,10 +48,13 @@ describe(`deploy script over JSON-RPC (${process.env.PM_RPC_URL ?? "PM_RPC_URL u
     assert.doesNotMatch(stdout, /plan/);
   });
 
-  test("a keypair file that does not exist: exit 1 before contacting the cluster", async () => {
+  test("a keypair or program file that does not exist, a program keypair for another address: exit 1 before contacting the cluster", async () => {
     const { code, stderr } = await deploy(["--url", url, "--keypair", "/nonexistent/id.json"]);
     assert.equal(code, 1);
     assert.equal(stderr.trim(), "--keypair /nonexistent/id.json: no such file (make one with `solana-keygen new -o /nonexistent/id.json`, or pass --keypair <file>)");
+    const noBuild = await deploy(["--url", url, "--keypair", (await keypairFile()).path, "--program", "/nonexistent/portfolio_margin.so"]);
+    assert.equal(noBuild.code, 1);
+    assert.equal(noBuild.stderr.trim(), "--program /nonexistent/portfolio_margin.so: no such file (build it with scripts/build-sbf)");
     const other = await keypairFile();
     const wrong = await deploy(["--url", url, "--keypair", other.path, "--program", SO, "--program-keypair", other.path]);
     assert.equal(wrong.code, 1);
