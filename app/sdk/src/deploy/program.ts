@@ -144,8 +144,8 @@ export type ProgramDeployment = {
 
 /**
  * Deploys `elf` at `program`'s address with `authority` as upgrade authority (and fee payer), or
- * upgrades it when its bytes differ. Throws, naming the account, when the address holds something
- * else or another authority controls the program.
+ * upgrades it when its bytes differ (the same bytes: nothing to do, whoever asks). Throws, naming
+ * the account, when the address holds something else or another authority controls the program.
  */
 export async function deployProgram(options: {
   target: DeployTarget;
@@ -168,16 +168,16 @@ export async function deployProgram(options: {
     }
     const data = await target.getAccount(programData);
     if (!data) throw new Error(`${program.address} on ${target.description} has no program data account ${programData}`);
-    const authorityField = data.data.subarray(13, 45);
-    const hasAuthority = data.data[12] === 1;
-    if (!hasAuthority || !bytesEqual(authorityField, getAddressEncoder().encode(authority.address))) {
-      throw new Error(`${program.address} on ${target.description}: ${authority.address} is not its upgrade authority`);
-    }
     const deployed = data.data.subarray(PROGRAM_DATA_METADATA_LEN, PROGRAM_DATA_METADATA_LEN + elf.length);
     const tail = data.data.subarray(PROGRAM_DATA_METADATA_LEN + elf.length);
     if (bytesEqual(deployed, elf) && tail.every((b) => b === 0)) {
       log(`program ${program.address}: deployed, same ${elf.length} bytes: nothing to do`);
       return { program: program.address, programData, outcome: "unchanged", transactions: 0 };
+    }
+    // An upgrade: ProgramData { slot: u64, upgrade_authority_address: Option<Pubkey> } after its tag.
+    const hasAuthority = data.data[12] === 1;
+    if (!hasAuthority || !bytesEqual(data.data.subarray(13, 45), getAddressEncoder().encode(authority.address))) {
+      throw new Error(`${program.address} on ${target.description}: ${authority.address} is not its upgrade authority`);
     }
     if (data.data.length - PROGRAM_DATA_METADATA_LEN < elf.length) {
       throw new Error(`${program.address} on ${target.description}: the new build (${elf.length} bytes) exceeds the program's ${data.data.length - PROGRAM_DATA_METADATA_LEN}; extend it first`);
