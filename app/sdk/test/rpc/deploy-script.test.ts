@@ -28,8 +28,8 @@ describe(`deploy script over JSON-RPC (${process.env.PM_RPC_URL ?? "PM_RPC_URL u
     const first = await deploy(["--url", url, "--keypair", admin.path, "--program", SO]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /program 93ULddwbsX8HxJQ9twpcSoqa5LwtSgGPj5U9cDdaT8zu: deployed, same \d+ bytes: nothing to do/);
-    assert.match(first.stdout, /\+ oracle SOL\n\s+Pyth legacy price account \w+ at 150 USD \(surfnet_setAccount cheatcode\)/);
-    assert.match(first.stdout, /\+ oracle BTC\n\s+Pyth PriceUpdateV2 account \w+ at 90000 USD \(surfnet_setAccount cheatcode\)/);
+    assert.match(first.stdout, /\+ oracle SOL\n\s+pyth_legacy account \w+ at 150 USD \(surfnet_setAccount cheatcode\)/);
+    assert.match(first.stdout, /\+ oracle BTC\n\s+pyth_pull account \w+ at 90000 USD \(surfnet_setAccount cheatcode\)/);
     assert.match(first.stdout, /applied 24 actions: 18 created, 1 updated, 5 risk arrays refreshed/);
     const [exchange] = await findExchangePda({ creator: admin.signer.address });
     assert.match(first.stdout, new RegExp(`exchange ${exchange} on ${url}`));
