@@ -149,7 +149,7 @@ describe("cached risk arrays through the SDK", () => {
       const cached = arrays[i]!;
       assert.deepEqual(
         [cached.spot, cached.builtAt, cached.maxAge, cached.band, cached.vol, cached.scanRange, cached.volShock],
-        [150_000_000n, env.now(), RISK_ARRAY_MAX_AGE, RISK_ARRAY_BAND, pricingVol(underlying), underlying.scanRange, underlying.volShock],
+        [150_000_000n, await env.now(), RISK_ARRAY_MAX_AGE, RISK_ARRAY_BAND, pricingVol(underlying), underlying.scanRange, underlying.volShock],
       );
       assert.deepEqual(
         [cached.rate, cached.extremeMultiple, cached.initialMultiplier],
